@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m ciss_vae.demo --output imputed_example.csv
+	$(PY) -m ciss_vae.cli demo --output imputed_example.csv
 
 test: $(STAMP)
 	$(PY) -m pytest -q

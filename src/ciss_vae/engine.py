@@ -1,0 +1,361 @@
+"""The one training core: initial training, the impute-refit loop, validation, imputing.
+
+Everything here works on tensors that stay on the model's device. A batch is an
+index slice of those tensors (no per-row ``Dataset.__getitem__``, no collate),
+validation is one batched deterministic pass over the rows that hold validation
+cells, and a model snapshot is a copy of its ``state_dict`` tensors. Every face
+of the package (``run_cissvae``, ``autotune``, the estimator, the CLI) trains
+through :func:`fit`.
+
+The algorithm is the published one (initial masked training, then loops of
+"impute the missing cells with the model, refit on the completed table") with
+its defects fixed:
+
+* the initial model's validation error is the baseline a refit loop must beat;
+* after a loop that does not improve, training restarts from the best model and
+  the fill it produced, with the learning rate carried on;
+* the result is the best model applied to the fill it was selected on;
+* masked binary cells add nothing to the loss;
+* validation errors of continuous columns are in standardised units, so that a
+  column's scale does not decide early stopping.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ciss_vae.losses import ColumnKinds, kl_divergence, reconstruction_terms
+
+logger = logging.getLogger(__name__)
+
+EVAL_ROWS = 65536
+
+
+def resolve_device(device=None) -> torch.device:
+    """``device`` as a :class:`torch.device`; ``None`` picks CUDA when available."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for, but CUDA is not available")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for, but MPS is not available")
+    return dev
+
+
+@dataclass
+class Generators:
+    """Seeded random streams: row shuffling (CPU) and reparameterisation noise (device)."""
+
+    shuffle: torch.Generator
+    noise: torch.Generator
+
+    @classmethod
+    def from_seed(cls, seed: int, device) -> "Generators":
+        a, b = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
+        shuffle = torch.Generator().manual_seed(int(a) >> 1)
+        noise = torch.Generator(device=device).manual_seed(int(b) >> 1)
+        return cls(shuffle, noise)
+
+
+@dataclass
+class TrainingData:
+    """Device-resident tensors of a :class:`~ciss_vae.dataset.ClusterDataset`."""
+
+    data: torch.Tensor
+    train_weight: torch.Tensor
+    refit_weight: torch.Tensor | None
+    fill_mask: torch.Tensor
+    clusters: torch.Tensor
+    kinds: ColumnKinds
+    val_rows: torch.Tensor
+    val_mask: torch.Tensor
+    val_target: torch.Tensor
+    val_counts: tuple
+
+    @classmethod
+    def from_dataset(cls, ds, device) -> "TrainingData":
+        kinds = ColumnKinds.from_schema(ds.schema).to(device)
+        val_rows = torch.nonzero(ds.val_mask.any(dim=1)).squeeze(1)
+        vmask = ds.val_mask[val_rows]
+        norm = (ds.val_data[val_rows] - ds.feature_means) / ds.feature_stds
+        target = torch.where(vmask, norm, torch.zeros(()))
+        n_cont = int(vmask[:, kinds.continuous.cpu()].sum()) if len(kinds.continuous) else 0
+        n_bin = int(vmask[:, kinds.binary.cpu()].sum()) if len(kinds.binary) else 0
+        n_cat = [int(vmask[:, g.cpu()].all(dim=1).sum()) for g in kinds.groups]
+        return cls(
+            data=ds.data.to(device),
+            train_weight=ds.masks.to(device, torch.float32),
+            refit_weight=ds.imputable.to(device, torch.float32) if ds.has_dni else None,
+            fill_mask=(~ds.masks & ds.imputable).to(device),
+            clusters=ds.cluster_labels.to(device),
+            kinds=kinds,
+            val_rows=val_rows.to(device),
+            val_mask=vmask.to(device),
+            val_target=target.to(device),
+            val_counts=(n_cont, n_bin, tuple(n_cat)),
+        )
+
+    @property
+    def n_rows(self) -> int:
+        return self.data.shape[0]
+
+
+# ---------------------------------------------------------------------- passes
+def _forward_rows(model, fill, clusters, rows=None):
+    """Deterministic logits for ``rows`` (all rows when None), in batches."""
+    n = fill.shape[0] if rows is None else rows.numel()
+    outs = []
+    for start in range(0, n, EVAL_ROWS):
+        idx = slice(start, start + EVAL_ROWS) if rows is None else rows[start : start + EVAL_ROWS]
+        logits, _, _ = model(fill[idx], clusters[idx], deterministic=True)
+        outs.append(logits)
+    return torch.cat(outs) if len(outs) != 1 else outs[0]
+
+
+def activate(logits, kinds: ColumnKinds):
+    """Model outputs in fill space: continuous as is, binary probabilities, one-hot groups."""
+    out = logits.clone()
+    if len(kinds.binary):
+        out[:, kinds.binary] = torch.sigmoid(logits[:, kinds.binary])
+    for g in kinds.groups:
+        out[:, g] = F.one_hot(logits[:, g].argmax(dim=1), len(g)).to(out.dtype)
+    return out
+
+
+@torch.no_grad()
+def predict_logits(model, td: TrainingData, fill):
+    """Deterministic model outputs (logits) for every row, from the filled matrix ``fill``."""
+    was = model.training
+    model.eval()
+    try:
+        return _forward_rows(model, fill, td.clusters)
+    finally:
+        model.train(was)
+
+
+def impute(model, td: TrainingData, fill):
+    """The next fill: ``fill`` with every missing or held-out cell replaced by the model's output."""
+    return torch.where(td.fill_mask, activate(predict_logits(model, td, fill), td.kinds), fill)
+
+
+@torch.no_grad()
+def validate(model, td: TrainingData, fill) -> dict:
+    """Validation errors of ``model`` fed with ``fill``.
+
+    ``mse``: mean squared error over continuous validation cells, in standardised
+    units; ``bce``: mean binary cross-entropy over binary validation cells; ``ce``:
+    per one-hot group, mean cross-entropy over held-out rows, summed over groups.
+    ``imputation_error`` is their sum. All are NaN when nothing is held out.
+    """
+    n_cont, n_bin, n_cat = td.val_counts
+    if td.val_rows.numel() == 0:
+        nan = float("nan")
+        return dict(imputation_error=nan, val_mse=nan, val_bce=nan, val_ce=nan)
+    was = model.training
+    model.eval()
+    try:
+        logits = _forward_rows(model, fill, td.clusters, td.val_rows)
+    finally:
+        model.train(was)
+    m, y, k = td.val_mask, td.val_target, td.kinds
+    terms = []
+    if n_cont:
+        c = k.continuous
+        terms.append(((logits[:, c] - y[:, c]).square() * m[:, c]).sum() / n_cont)
+    if n_bin:
+        b = k.binary
+        terms.append(F.binary_cross_entropy_with_logits(logits[:, b], y[:, b], weight=m[:, b].float(), reduction="sum") / n_bin)
+    for g, count in zip(k.groups, n_cat):
+        if count:
+            rows = m[:, g].all(dim=1)
+            ce = F.cross_entropy(logits[:, g], y[:, g].argmax(dim=1), reduction="none")
+            terms.append((ce * rows).sum() / count)
+    values = torch.stack(terms).tolist() if terms else []
+    mse = values.pop(0) if n_cont else 0.0
+    bce = values.pop(0) if n_bin else 0.0
+    ce = sum(values)
+    return dict(imputation_error=mse + bce + ce, val_mse=mse, val_bce=bce, val_ce=ce)
+
+
+# ---------------------------------------------------------------------- training
+@dataclass
+class Phase:
+    """Settings of one training phase (the initial phase, or one refit loop)."""
+
+    epochs: int
+    lr: float
+    decay_factor: float
+    beta: float
+    weight_decay: float
+    batch_size: int
+
+
+@dataclass
+class History:
+    """Training history, one row per epoch plus one per validation of a refit loop."""
+
+    rows: list = field(default_factory=list)
+    epoch: int = 0
+
+    def frame(self) -> pd.DataFrame:
+        cols = ["phase", "loop", "epoch", "train_loss", "train_mse", "train_bce", "train_ce", "train_kl",
+                "imputation_error", "val_mse", "val_bce", "val_ce", "lr", "selected"]
+        df = pd.DataFrame(self.rows, columns=cols)
+        df["selected"] = df["selected"].fillna(False).astype(bool)
+        return df
+
+
+def snapshot(model) -> dict:
+    """A detached copy of the model's parameters and buffers."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Generators, history: History, *,
+               label: str, loop, validate_every: int = 0, on_epoch=None):
+    """Train ``phase.epochs`` epochs on ``fill`` with cell weights ``weight``.
+
+    A fresh Adam (coupled L2 ``weight_decay``) starts at ``phase.lr``, decayed by
+    ``decay_factor`` after each epoch. With ``validate_every`` > 0, the model is
+    validated every that many epochs and after the last one, and the best
+    validated state is returned as ``(error, state)``. Returns the learning rate
+    reached and that pair (``(inf, None)`` without validation).
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=phase.lr, weight_decay=phase.weight_decay)
+    n = td.n_rows
+    device = fill.device
+    best = (math.inf, None)
+    lr = phase.lr
+    model.train()
+    for e in range(phase.epochs):
+        for group in opt.param_groups:
+            group["lr"] = lr
+        perm = torch.randperm(n, generator=gens.shuffle).to(device)
+        acc = fill.new_zeros(5)
+        for idx in perm.split(phase.batch_size):
+            xb = fill[idx]
+            wb = None if weight is None else weight[idx]
+            logits, mu, logvar = model(xb, td.clusters[idx], generator=gens.noise)
+            mse, bce, ce = reconstruction_terms(logits, xb, wb, td.kinds)
+            kl = kl_divergence(mu, logvar)
+            loss = mse + bce + ce + phase.beta * kl
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            acc += torch.stack([loss, mse, bce, ce, kl]).detach()
+        stats = (acc / n).tolist()
+        row = dict(phase=label, loop=loop, epoch=history.epoch, train_loss=stats[0], train_mse=stats[1],
+                   train_bce=stats[2], train_ce=stats[3], train_kl=stats[4], lr=lr)
+        if not math.isfinite(stats[0]):
+            raise FloatingPointError(
+                f"training diverged in the {label} phase at epoch {history.epoch} (loss {stats[0]}); "
+                "lower the learning rate, or check for columns with extreme values"
+            )
+        last = e == phase.epochs - 1
+        if validate_every and ((e + 1) % validate_every == 0 or last):
+            row.update(validate(model, td, fill))
+            if row["imputation_error"] < best[0]:
+                best = (row["imputation_error"], snapshot(model))
+        history.rows.append(row)
+        history.epoch += 1
+        lr *= phase.decay_factor
+        if on_epoch is not None:
+            on_epoch(row)
+    return lr, best
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` found: the selected model state, its fill and how it got there."""
+
+    state: dict
+    fill: torch.Tensor
+    error: float
+    history: History
+    final_lr: float
+    epochs: int
+    loops: int
+    stop_reason: str
+    selected_phase: str
+
+    def summary(self) -> dict:
+        return dict(epochs=self.epochs, refit_loops=self.loops, stop_reason=self.stop_reason,
+                    selected=self.selected_phase, validation_error=self.error, final_lr=self.final_lr)
+
+
+def train_initial(model, td: TrainingData, phase: Phase, gens: Generators, history: History, *,
+                  validate_every: int = 1, restore_best: bool = True, on_epoch=None):
+    """Masked training on the observed cells; returns ``(lr reached, best validation error)``.
+
+    The best validated epoch is restored at the end when ``restore_best`` (the
+    published code kept the last epoch whatever its error).
+    """
+    lr, (err, state) = run_epochs(model, td, td.data, td.train_weight, phase, gens, history,
+                                  label="initial", loop=0, validate_every=validate_every, on_epoch=on_epoch)
+    if restore_best and state is not None:
+        model.load_state_dict(state)
+    return lr, err
+
+
+def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history: History, *,
+               max_loops: int, patience: int, on_epoch=None) -> FitResult:
+    """Impute-and-refit until ``patience`` loops in a row fail to beat the best error."""
+    fill = impute(model, td, td.data)
+    scores = validate(model, td, fill)
+    best_err, best_state, best_fill = scores["imputation_error"], snapshot(model), fill
+    selected = "initial"
+    history.rows.append(dict(phase="refit", loop=0, epoch=history.epoch - 1, **scores))
+    best_row = len(history.rows) - 1
+    next_fill = impute(model, td, fill)
+    lr, bad, loops, reason = phase.lr, 0, 0, f"max_loops={max_loops} reached"
+    if max_loops == 0:
+        reason = "no refit loops asked for"
+    for loop in range(1, max_loops + 1):
+        fill = next_fill
+        lr, _ = run_epochs(model, td, fill, td.refit_weight, Phase(phase.epochs, lr, phase.decay_factor, phase.beta,
+                           phase.weight_decay, phase.batch_size), gens, history, label="refit", loop=loop,
+                           on_epoch=on_epoch)
+        loops = loop
+        scores = validate(model, td, fill)
+        history.rows.append(dict(phase="refit", loop=loop, epoch=history.epoch - 1, lr=lr, **scores))
+        logger.debug("refit loop %d: imputation error %.6g (best %.6g)", loop, scores["imputation_error"], best_err)
+        if scores["imputation_error"] < best_err:
+            best_err, best_state, best_fill, bad = scores["imputation_error"], snapshot(model), fill, 0
+            best_row, selected = len(history.rows) - 1, f"refit loop {loop}"
+            next_fill = impute(model, td, fill)
+        else:
+            bad += 1
+            if bad >= patience:
+                reason = f"no improvement in {patience} loop(s)"
+                break
+            model.load_state_dict(best_state)
+    if math.isnan(best_err):
+        reason += " (no validation cells: the last model is kept)"
+        best_state, best_fill = snapshot(model), fill
+    history.rows[best_row]["selected"] = True
+    return FitResult(best_state, best_fill, best_err, history, lr, history.epoch, loops, reason, selected)
+
+
+def fit(model, td: TrainingData, initial: Phase, refit: Phase | None, gens: Generators, *, max_loops: int,
+        patience: int, validate_every: int = 10, on_epoch=None) -> FitResult:
+    """Initial training, then the impute-refit loop; loads the selected state into ``model``.
+
+    ``refit.lr`` None continues from the learning rate reached by the initial phase.
+    """
+    history = History()
+    lr, _ = train_initial(model, td, initial, gens, history, validate_every=validate_every, on_epoch=on_epoch)
+    model.set_final_lr(lr)
+    refit = refit or initial
+    start = Phase(refit.epochs, lr if refit.lr is None else refit.lr, refit.decay_factor, refit.beta,
+                  refit.weight_decay, refit.batch_size)
+    result = refit_loop(model, td, start, gens, history, max_loops=max_loops, patience=patience, on_epoch=on_epoch)
+    model.load_state_dict(result.state)
+    model.set_final_lr(result.final_lr)
+    return result
