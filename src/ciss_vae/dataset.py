@@ -223,12 +223,11 @@ class ClusterDataset(Dataset):
         erased = (~missing & ~imp).sum()
         if erased:
             logger.warning("%d observed cells are marked do-not-impute; they are returned as observed", erased)
-        imp = imp | ~missing
-        self.has_dni = bool((~imp).any())
-
         props = _proportions(val_proportion, names)
         self.val_proportions = props
         val_mask = self._hold_out(X, missing, imp, codes, props, np.random.default_rng(val_seed))
+        imp = imp | ~missing
+        self.has_dni = bool((~imp).any())
 
         train = np.where(val_mask, np.nan, X)
         cont = schema.continuous
