@@ -248,7 +248,8 @@ def run_cissvae(
                 beta_refit=beta_refit, decay_factor=decay_factor, decay_factor_refit=decay_factor_refit)
     arch = dict(hidden_dims=list(hidden_dims), latent_dim=latent_dim, layer_order_enc=list(layer_order_enc),
                 layer_order_dec=list(layer_order_dec), latent_shared=latent_shared, output_shared=output_shared)
-    CISSVAE(input_dim=1, num_clusters=1, **arch)  # validates the architecture before any work
+    with torch.random.fork_rng(devices=[]):
+        CISSVAE(input_dim=1, num_clusters=1, **arch)
     dev = resolve_device(device)
 
     with report_to_stderr(print_dataset or verbose, logging.DEBUG if verbose else logging.INFO):
