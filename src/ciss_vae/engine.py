@@ -306,8 +306,13 @@ def train_initial(model, td: TrainingData, phase: Phase, gens: Generators, histo
 
 def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history: History, *,
                max_loops: int, patience: int, on_epoch=None) -> FitResult:
-    """Impute-and-refit until ``patience`` loops in a row fail to beat the best error."""
-    fill = impute(model, td, td.data)
+    """Impute-and-refit until ``patience`` loops in a row fail to beat the best error.
+
+    The baseline is the current model fed with the dataset's own fill (for the
+    initial model, the replacement-filled table it was trained on). Loop k refits
+    on the model's imputation of the best fill so far and is scored on that fill.
+    """
+    fill = td.data
     scores = validate(model, td, fill)
     best_err, best_state, best_fill = scores["imputation_error"], snapshot(model), fill
     selected = "initial"
