@@ -209,7 +209,7 @@ class History:
         cols = ["phase", "loop", "epoch", "train_loss", "train_mse", "train_bce", "train_ce", "train_kl",
                 "imputation_error", "val_mse", "val_bce", "val_ce", "lr", "selected"]
         df = pd.DataFrame(self.rows, columns=cols)
-        df["selected"] = df["selected"].fillna(False).astype(bool)
+        df["selected"] = df["selected"].eq(True)
         return df
 
 

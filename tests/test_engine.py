@@ -1,0 +1,49 @@
+import copy
+
+import pytest
+import torch
+
+from ciss_vae.classes.cluster_dataset import ClusterDataset
+from ciss_vae.classes.vae import CISSVAE
+from ciss_vae.training import impute_and_refit_loop, train_vae_initial, train_vae_refit
+from ciss_vae.utils.helpers import compute_val_mse, get_imputed
+
+
+def small_model(ds):
+    torch.manual_seed(0)
+    return CISSVAE(ds.n_features, [16, 8], ["u", "s"], ["s", "u"], False, 3, False, ds.n_clusters)
+
+
+def test_first_refit_loop_trains_on_the_initial_models_imputation(table):
+    data, _, clusters = table
+    ds = ClusterDataset(data, clusters)
+    model = train_vae_initial(small_model(ds), ds, epochs=5, initial_lr=0.01, seed=1)
+    manual = copy.deepcopy(model)
+    _, best, best_ds = impute_and_refit_loop(model, ds, max_loops=1, patience=5, epochs_per_loop=4,
+                                             batch_size=64, seed=3)
+    fill0 = get_imputed(manual, ds)
+    train_vae_refit(manual, torch.utils.data.DataLoader(fill0, batch_size=64), epochs=4,
+                    initial_lr=manual.get_final_lr(), decay_factor=0.999, beta=0.1, seed=3)
+    loop1 = best.training_history_.query("phase == 'refit' and loop == 1 and train_loss.isna()")
+    assert loop1["selected"].item(), "with 5 initial epochs the first refit loop must improve"
+    assert torch.equal(best_ds.data, fill0.data)
+    for a, b in zip(best.state_dict().values(), manual.state_dict().values()):
+        assert torch.equal(a, b)
+    total, *_ = compute_val_mse(best, best_ds)
+    assert total == pytest.approx(loop1["imputation_error"].item(), rel=1e-6)
+
+
+def test_initial_training_keeps_the_best_validated_epoch(table):
+    data, _, clusters = table
+    ds = ClusterDataset(data, clusters)
+    model, history = train_vae_initial(small_model(ds), ds, epochs=12, initial_lr=0.05, seed=0, return_history=True)
+    total, *_ = compute_val_mse(model, ds)
+    assert total == pytest.approx(history["imputation_error"].min(), rel=1e-6)
+    assert model.get_final_lr() == pytest.approx(0.05 * 0.999**12)
+
+
+def test_diverging_training_stops_with_a_clear_error(table):
+    data, _, clusters = table
+    ds = ClusterDataset(data * 1e18, clusters)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        train_vae_initial(small_model(ds), ds, epochs=20, initial_lr=1e6, seed=0)
