@@ -49,17 +49,18 @@ class Routing:
         counts = torch.bincount(clusters, minlength=num_clusters)
         host = counts.cpu().numpy()
         t = _chunk_size(host)
-        per_cluster = -(-host // t)
-        self.t = t
-        self.n_chunks = int(per_cluster.sum())
-        if self.n_chunks == num_clusters and (per_cluster == 1).all():
+        if t == int(host.max()):
+            per_cluster = np.ones(num_clusters, dtype=np.int64)
             self.chunk_cluster = None
         else:
+            per_cluster = -(-host // t)
             self.chunk_cluster = torch.repeat_interleave(
                 torch.arange(num_clusters, device=clusters.device),
                 torch.as_tensor(per_cluster, device=clusters.device),
             )
-        if num_clusters == 1 and self.n_chunks == 1:
+        self.t = t
+        self.n_chunks = int(per_cluster.sum())
+        if self.n_chunks == 1:
             self.pos = None
             return
         order = torch.argsort(clusters, stable=True)
@@ -83,16 +84,22 @@ class Routing:
 
 
 def _chunk_size(counts: np.ndarray) -> int:
-    """Chunk length that minimises padded rows plus weight gathers for these cluster sizes."""
+    """Chunk length minimising padded rows plus weight gathers for these cluster sizes.
+
+    ``t = max(counts)`` gives one chunk per cluster (empty ones for absent
+    clusters) and needs no gather; a smaller ``t`` splits large clusters into
+    several chunks, each of which gathers its cluster's weight.
+    """
+    top = max(int(counts.max()), 1)
     present = counts[counts > 0]
-    top = int(present.max()) if present.size else 1
-    candidates = [top] + [2**j for j in range(3, max(3, math.ceil(math.log2(top)))) if 2**j < top]
-    best, best_cost = top, None
-    for t in candidates:
+    best, best_cost = top, len(counts) * top
+    t = 8
+    while t < top:
         chunks = int((-(-present // t)).sum())
-        cost = chunks * t + (_GATHER_COST_ROWS * chunks if chunks != len(counts) or t != top else 0)
-        if best_cost is None or cost < best_cost:
+        cost = chunks * (t + _GATHER_COST_ROWS)
+        if cost < best_cost:
             best, best_cost = t, cost
+        t *= 2
     return best
 
 
@@ -114,7 +121,7 @@ class ClusterLinear(nn.Module):
     def forward(self, block: torch.Tensor, route: Routing) -> torch.Tensor:
         w, b = self.weight, self.bias
         if route.chunk_cluster is not None:
-            w, b = w[route.chunk_cluster], b[route.chunk_cluster]
+            w, b = w.index_select(0, route.chunk_cluster), b.index_select(0, route.chunk_cluster)
         return torch.baddbmm(b.unsqueeze(1), block, w)
 
     def extra_repr(self) -> str:

@@ -13,6 +13,7 @@ from ciss_vae.dataset import ClusterDataset
 from ciss_vae.engine import Generators, Phase, TrainingData, fit, predict_logits, resolve_device
 from ciss_vae.model import CISSVAE
 from ciss_vae.output import imputed_frame
+from ciss_vae.schema import _to_frame, resolve_columns
 
 logger = logging.getLogger("ciss_vae")
 
@@ -316,7 +317,10 @@ def _cluster(data, columns_ignore, n_clusters, seed, k_neighbors, resolution, ob
         labels, sil = clustering.cluster_on_missing_prop(prop_matrix, n_clusters=n_clusters, seed=seed,
                                                          scale_features=scale, **opts)
     else:
-        labels, sil = clustering.cluster_on_missing(data, cols_ignore=columns_ignore, n_clusters=n_clusters,
+        frame, kind = _to_frame(data)
+        ignore = resolve_columns(columns_ignore, list(frame.columns), "columns_ignore", is_frame=kind == "frame")
+        cols = [frame.columns[i] for i in ignore] if kind == "frame" else ignore
+        labels, sil = clustering.cluster_on_missing(data, cols_ignore=cols or None, n_clusters=n_clusters,
                                                     seed=seed, **opts)
     sizes = np.bincount(labels)
     logger.info("clustering found %d clusters (sizes %s), silhouette %s", len(sizes), sizes.tolist(),
