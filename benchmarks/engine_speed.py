@@ -13,14 +13,16 @@ falling back to the package's own cohort when that folder is absent):
 Timings are medians over ``--repeats`` runs of ``--epochs`` epochs each, all in this one
 process, with torch's default thread count unless ``--threads`` is given. Run::
 
-    .venv/bin/python benchmarks/engine_speed.py            # everything
+    .venv/bin/python benchmarks/engine_speed.py --published-python /work/refvenv/bin/python
     .venv/bin/python benchmarks/engine_speed.py --skip-full
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -115,6 +117,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-full", action="store_true")
+    parser.add_argument("--full-repeats", type=int, default=3)
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--published-python", default=None,
+                        help="python of a venv with ciss-vae==1.1.2, to time the published code in the same run")
+    parser.add_argument("--published-repeats", type=int, default=1)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -137,17 +144,31 @@ def main():
 
     if args.skip_full:
         return
-    start = time.perf_counter()
-    imputed, model = run_cissvae(df_missing, clusters=clusters, columns_ignore=ignore, print_dataset=False,
-                                 **SETTINGS)
-    wall = time.perf_counter() - start
-    s = model.fit_summary_
-    print("\n| full run (reference README settings) | value |\n|---|---:|")
-    print(f"| wall time (s) | {wall:.1f} |\n| epochs | {s['epochs']} ({s['refit_loops']} refit loops) |")
+    runs = []
+    for _ in range(args.full_repeats):
+        start = time.perf_counter()
+        imputed, model = run_cissvae(df_missing, clusters=clusters, columns_ignore=ignore, print_dataset=False,
+                                     precision=args.precision, **SETTINGS)
+        runs.append((time.perf_counter() - start, model.fit_summary_,
+                     standardised_rmse(imputed, df_complete, df_missing)))
+    wall = statistics.median(r[0] for r in runs)
+    s, rmse = runs[0][1], runs[0][2]
+    print(f"\n| full run, reference README settings ({args.precision}) | value |\n|---|---:|")
+    print(f"| wall time, median of {len(runs)} (s) | {wall:.1f} (runs: {', '.join(f'{r[0]:.1f}' for r in runs)}) |")
+    print(f"| epochs | {s['epochs']} ({s['refit_loops']} refit loops; stop: {s['stop_reason']}) |")
     print(f"| s per epoch (wall / epochs) | {wall / s['epochs']:.4f} |")
-    print(f"| standardised RMSE | {standardised_rmse(imputed, df_complete, df_missing):.4f} |")
-    print(f"| stop | {s['stop_reason']}; selected {s['selected']} |")
-
+    print(f"| standardised RMSE | {rmse:.4f} |")
+    if args.published_python:
+        cmd = [args.published_python, str(Path(__file__).with_name("published_reference.py")), "--data",
+               str(REFERENCE), "--repeats", str(args.published_repeats)]
+        lines = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()
+        pub = [json.loads(line) for line in lines if line.startswith('{"repeat"')]
+        pwall = statistics.median(p["wall_s"] for p in pub)
+        print(f"\n| published ciss-vae 1.1.2, same settings | value |\n|---|---:|")
+        print(f"| wall time, median of {len(pub)} (s) | {pwall:.1f} |")
+        print(f"| epochs | {pub[0]['epochs']} |\n| s per epoch | {pwall / pub[0]['epochs']:.4f} |")
+        print(f"| standardised RMSE | {pub[0]['std_rmse']:.4f} |")
+        print(f"| wall-time ratio published / ours | {pwall / wall:.1f}x |")
 
 if __name__ == "__main__":
     main()

@@ -22,6 +22,8 @@ its defects fixed:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -196,6 +198,13 @@ class Phase:
     beta: float
     weight_decay: float
     batch_size: int
+    precision: str = "float32"
+
+    def autocast(self, device: torch.device):
+        """Mixed precision for the training forward pass when ``precision`` is "bfloat16"."""
+        if self.precision == "bfloat16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
 
 @dataclass
@@ -255,7 +264,9 @@ def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Genera
         for idx in perm.split(phase.batch_size):
             xb = fill[idx]
             wb = None if weight is None else weight[idx]
-            logits, mu, logvar = model(xb, td.clusters[idx], generator=gens.noise)
+            with phase.autocast(device):
+                logits, mu, logvar = model(xb, td.clusters[idx], generator=gens.noise)
+            logits, mu, logvar = logits.float(), mu.float(), logvar.float()
             mse, bce, ce = reconstruction_terms(logits, xb, wb, td.kinds)
             kl = kl_divergence(mu, logvar)
             loss = mse + bce + ce + phase.beta * kl
@@ -318,12 +329,15 @@ def train_initial(model, td: TrainingData, phase: Phase, gens: Generators, histo
 
 
 def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history: History, *,
-               max_loops: int, patience: int, on_epoch=None) -> FitResult:
-    """Impute-and-refit until ``patience`` loops in a row fail to beat the best error.
+               max_loops: int, patience: int, tol: float = 0.0, on_epoch=None) -> FitResult:
+    """Impute-and-refit until ``patience`` loops in a row fail to improve the best error.
 
     The baseline is the current model fed with the dataset's own fill (for the
     initial model, the replacement-filled table it was trained on). Loop k refits
     on the model's imputation of the best fill so far and is scored on that fill.
+    A loop with a lower error becomes the best model; it resets the patience
+    count only when it lowers the error by more than the fraction ``tol``. After
+    a loop with no lower error, training restarts from the best model.
     """
     fill = td.data
     scores = validate(model, td, fill)
@@ -337,23 +351,24 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
         reason = "no refit loops asked for"
     for loop in range(1, max_loops + 1):
         fill = next_fill
-        lr, _ = run_epochs(model, td, fill, td.refit_weight, Phase(phase.epochs, lr, phase.decay_factor, phase.beta,
-                           phase.weight_decay, phase.batch_size), gens, history, label="refit", loop=loop,
-                           on_epoch=on_epoch)
+        lr, _ = run_epochs(model, td, fill, td.refit_weight, dataclasses.replace(phase, lr=lr), gens, history,
+                           label="refit", loop=loop, on_epoch=on_epoch)
         loops = loop
-        scores = validate(model, td, fill)
-        history.rows.append(dict(phase="refit", loop=loop, epoch=history.epoch - 1, lr=lr, **scores))
-        logger.debug("refit loop %d: imputation error %.6g (best %.6g)", loop, scores["imputation_error"], best_err)
-        if scores["imputation_error"] < best_err:
-            best_err, best_state, best_fill, bad = scores["imputation_error"], snapshot(model), fill, 0
+        err = validate(model, td, fill)
+        history.rows.append(dict(phase="refit", loop=loop, epoch=history.epoch - 1, lr=lr, **err))
+        err = err["imputation_error"]
+        logger.debug("refit loop %d: imputation error %.6g (best %.6g)", loop, err, best_err)
+        improved = err < best_err * (1 - tol)
+        if err < best_err:
+            best_err, best_state, best_fill = err, snapshot(model), fill
             best_row, selected = len(history.rows) - 1, f"refit loop {loop}"
             next_fill = impute(model, td, fill)
         else:
-            bad += 1
-            if bad >= patience:
-                reason = f"no improvement in {patience} loop(s)"
-                break
             model.load_state_dict(best_state)
+        bad = 0 if improved else bad + 1
+        if bad >= patience:
+            reason = f"no improvement{f' above {tol:g}' if tol else ''} in {patience} loop(s)"
+            break
     if math.isnan(best_err):
         reason += " (no validation cells: the last model is kept)"
         best_state, best_fill = snapshot(model), fill
@@ -362,7 +377,7 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
 
 
 def fit(model, td: TrainingData, initial: Phase, refit: Phase | None, gens: Generators, *, max_loops: int,
-        patience: int, validate_every: int = 10, on_epoch=None) -> FitResult:
+        patience: int, tol: float = 0.0, validate_every: int = 10, on_epoch=None) -> FitResult:
     """Initial training, then the impute-refit loop; loads the selected state into ``model``.
 
     ``refit.lr`` None continues from the learning rate reached by the initial phase.
@@ -371,9 +386,9 @@ def fit(model, td: TrainingData, initial: Phase, refit: Phase | None, gens: Gene
     lr, _ = train_initial(model, td, initial, gens, history, validate_every=validate_every, on_epoch=on_epoch)
     model.set_final_lr(lr)
     refit = refit or initial
-    start = Phase(refit.epochs, lr if refit.lr is None else refit.lr, refit.decay_factor, refit.beta,
-                  refit.weight_decay, refit.batch_size)
-    result = refit_loop(model, td, start, gens, history, max_loops=max_loops, patience=patience, on_epoch=on_epoch)
+    start = dataclasses.replace(refit, lr=lr if refit.lr is None else refit.lr)
+    result = refit_loop(model, td, start, gens, history, max_loops=max_loops, patience=patience, tol=tol,
+                        on_epoch=on_epoch)
     model.load_state_dict(result.state)
     model.set_final_lr(result.final_lr)
     return result
