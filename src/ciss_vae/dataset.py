@@ -255,6 +255,33 @@ class ClusterDataset(Dataset):
         self.feature_means = torch.tensor(means, dtype=torch.float32)
         self.feature_stds = torch.tensor(stds, dtype=torch.float32)
         self.feature_names = schema.model_names
+        self.settings = self._settings(imputable is not None)
+
+    def _settings(self, has_imputable: bool) -> dict:
+        """Construction arguments, JSON-ready, with which ``run_cissvae`` rebuilds this dataset.
+
+        Columns are named by label for a DataFrame and by position otherwise;
+        ``val_proportion`` lists one value per cluster in sorted label order.
+        """
+        s = self.schema
+
+        def label(position):
+            name = s.names[position] if s.kind == "frame" else int(position)
+            return name.item() if isinstance(name, np.generic) else name
+
+        modelled = set(s.model_columns.tolist())
+        ignored = sorted([c for c in range(len(s.names)) if c not in modelled] + s.model_columns[s.ignored].tolist())
+        standalone = s.binary & ~s.dummy
+        return dict(
+            val_proportion=[float(p) for p in self.val_proportions],
+            replacement_value=self.replacement_value,
+            columns_ignore=[label(c) for c in ignored] or None,
+            binary_feature_mask=[label(s.model_columns[j]) for j in np.flatnonzero(standalone)] or None,
+            categorical_column_map={str(g): [label(s.model_columns[j]) for j in idx]
+                                    for g, idx in s.categorical.items()} or None,
+            val_seed=self.val_seed,
+            imputable_matrix="<the dataset's imputable matrix>" if has_imputable else None,
+        )
 
     # ------------------------------------------------------------------ hold-out
     def validation_units(self) -> list[tuple[str, str, list[int]]]:

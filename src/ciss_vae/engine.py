@@ -329,7 +329,7 @@ def train_initial(model, td: TrainingData, phase: Phase, gens: Generators, histo
 
 
 def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history: History, *,
-               max_loops: int, patience: int, tol: float = 0.0, on_epoch=None) -> FitResult:
+               max_loops: int, patience: int, tol: float = 0.0, on_epoch=None, on_loop=None) -> FitResult:
     """Impute-and-refit until ``patience`` loops in a row fail to improve the best error.
 
     The baseline is the current model fed with the dataset's own fill (for the
@@ -338,6 +338,8 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
     A loop with a lower error becomes the best model; it resets the patience
     count only when it lowers the error by more than the fraction ``tol``. After
     a loop with no lower error, training restarts from the best model.
+    ``on_loop(step, error)`` sees the baseline (step 0) and every loop's error;
+    it may raise to stop training (for example to prune a tuning trial).
     """
     fill = td.data
     scores = validate(model, td, fill)
@@ -345,6 +347,8 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
     selected = "initial"
     history.rows.append(dict(phase="refit", loop=0, epoch=history.epoch - 1, **scores))
     best_row = len(history.rows) - 1
+    if on_loop is not None:
+        on_loop(0, best_err)
     next_fill = impute(model, td, fill)
     lr, bad, loops, reason = phase.lr, 0, 0, f"max_loops={max_loops} reached"
     if max_loops == 0:
@@ -358,6 +362,8 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
         history.rows.append(dict(phase="refit", loop=loop, epoch=history.epoch - 1, lr=lr, **err))
         err = err["imputation_error"]
         logger.debug("refit loop %d: imputation error %.6g (best %.6g)", loop, err, best_err)
+        if on_loop is not None:
+            on_loop(loop, err)
         improved = err < best_err * (1 - tol)
         if err < best_err:
             best_err, best_state, best_fill = err, snapshot(model), fill
@@ -377,7 +383,7 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
 
 
 def fit(model, td: TrainingData, initial: Phase, refit: Phase | None, gens: Generators, *, max_loops: int,
-        patience: int, tol: float = 0.0, validate_every: int = 10, on_epoch=None) -> FitResult:
+        patience: int, tol: float = 0.0, validate_every: int = 10, on_epoch=None, on_loop=None) -> FitResult:
     """Initial training, then the impute-refit loop; loads the selected state into ``model``.
 
     ``refit.lr`` None continues from the learning rate reached by the initial phase.
@@ -388,7 +394,7 @@ def fit(model, td: TrainingData, initial: Phase, refit: Phase | None, gens: Gene
     refit = refit or initial
     start = dataclasses.replace(refit, lr=lr if refit.lr is None else refit.lr)
     result = refit_loop(model, td, start, gens, history, max_loops=max_loops, patience=patience, tol=tol,
-                        on_epoch=on_epoch)
+                        on_epoch=on_epoch, on_loop=on_loop)
     model.load_state_dict(result.state)
     model.set_final_lr(result.final_lr)
     return result

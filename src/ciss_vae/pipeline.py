@@ -55,6 +55,29 @@ def build_model(dataset: ClusterDataset, seed: int, device, **arch) -> CISSVAE:
     return model.to(device)
 
 
+def train_on_dataset(dataset, arch: dict, initial: Phase, refit: Phase, *, seed: int, device, max_loops: int,
+                     patience: int, tol: float = 0.0, validate_every: int = 10, binary_output: str = "label",
+                     on_epoch=None, on_loop=None):
+    """Build a model for ``dataset``, train it through the engine and impute.
+
+    The one path from a :class:`ClusterDataset` to an imputed table, shared by
+    :func:`run_cissvae` and :func:`~ciss_vae.tuning.autotune`. ``on_loop(step,
+    error)`` is called with the initial model's validation error (step 0) and
+    after every refit loop. Returns ``(imputed_df, model, fill)`` where ``fill``
+    is the standardised table the returned model was selected on.
+    """
+    model = build_model(dataset, seed, device, **arch)
+    td = TrainingData.from_dataset(dataset, device)
+    result = fit(model, td, initial, refit, Generators.from_seed(seed, device), max_loops=max_loops,
+                 patience=patience, tol=tol, validate_every=validate_every, on_epoch=on_epoch, on_loop=on_loop)
+    model.training_history_ = result.history.frame()
+    model.fit_summary_ = dict(result.summary(), seed=seed, n_clusters=dataset.n_clusters)
+    logger.info("trained %d epochs (%d refit loops, stopped: %s); selected %s, validation error %.4g",
+                result.epochs, result.loops, result.stop_reason, result.selected_phase, result.error)
+    imputed = imputed_frame(dataset, predict_logits(model, td, result.fill).cpu(), binary_output)
+    return imputed, model, result.fill.cpu()
+
+
 def _check_positive(**values):
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
@@ -117,6 +140,7 @@ def run_cissvae(
     validate_every=10,
     tol=0.01,
     precision="float32",
+    val_seed=None,
 ):
     """Impute a table with CISS-VAE in one run: cluster, train, impute-and-refit, impute.
 
@@ -198,6 +222,8 @@ def run_cissvae(
     validate_every : int, default=10
         Epochs between validations in the initial phase (the best validated
         epoch is kept).
+    val_seed : int, optional
+        Seed of the validation hold-out; None uses ``seed``.
     tol : float, default=0.01
         A refit loop resets the patience count only when it lowers the best
         validation error by more than this fraction (a lower error is kept as
@@ -272,29 +298,23 @@ def run_cissvae(
             clusters, silhouette = _cluster(data, columns_ignore, n_clusters, seed, k_neighbors, leiden_resolution,
                                             leiden_objective, missingness_proportion_matrix, scale_features)
         dataset = ClusterDataset(data, clusters, val_proportion=val_proportion, replacement_value=replacement_value,
-                                 columns_ignore=columns_ignore, imputable=imputable_matrix, val_seed=seed,
+                                 columns_ignore=columns_ignore, imputable=imputable_matrix,
+                                 val_seed=seed if val_seed is None else val_seed,
                                  binary_feature_mask=binary_feature_mask,
                                  categorical_column_map=categorical_column_map)
         if print_dataset:
             logger.info("%r", dataset)
-        model = build_model(dataset, seed, dev, **arch)
-        td = TrainingData.from_dataset(dataset, dev)
         initial = Phase(epochs, initial_lr, decay_factor, beta, weight_decay, batch_size, precision)
         refit = Phase(epochs if epochs_per_loop is None else epochs_per_loop, initial_lr_refit,
                       decay_factor if decay_factor_refit is None else decay_factor_refit,
                       beta if beta_refit is None else beta_refit, weight_decay, batch_size, precision)
-        on_epoch = _epoch_logger() if verbose else None
-        result = fit(model, td, initial, refit, Generators.from_seed(seed, dev), max_loops=max_loops,
-                     patience=patience, tol=tol, validate_every=validate_every, on_epoch=on_epoch)
-        history = result.history.frame()
-        model.training_history_ = history
-        model.fit_summary_ = dict(result.summary(), seed=seed, n_clusters=dataset.n_clusters)
-        logger.info("trained %d epochs (%d refit loops, stopped: %s); selected %s, validation error %.4g",
-                    result.epochs, result.loops, result.stop_reason, result.selected_phase, result.error)
-        pred = predict_logits(model, td, result.fill)
-        imputed_df = imputed_frame(dataset, pred.cpu(), binary_output)
+        imputed_df, model, fill = train_on_dataset(
+            dataset, arch, initial, refit, seed=seed, device=dev, max_loops=max_loops, patience=patience, tol=tol,
+            validate_every=validate_every, binary_output=binary_output,
+            on_epoch=_epoch_logger() if verbose else None)
+        history = model.training_history_
         dataset.initial_data = dataset.data
-        dataset.data = result.fill.cpu()
+        dataset.data = fill
 
     out = [imputed_df]
     if return_model:
