@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,9 @@ def test_winner_is_reproduced_by_run_cissvae_and_dataset_is_untouched(dataset):
 
 
 def test_same_seed_same_study(dataset):
+    filters = list(warnings.filters)
     a = tune(dataset, seed=3)[3]
+    assert warnings.filters == filters  # no process-wide warning filter (ExperimentalWarning included)
     b = tune(dataset, seed=3)[3]
     pd.testing.assert_frame_equal(a.drop(columns="worker"), b.drop(columns="worker"))
     c = tune(dataset, seed=4)[3]
