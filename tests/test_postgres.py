@@ -83,15 +83,16 @@ def _finished(log_path):
 def test_postgres_two_workers_share_a_study_and_retry_a_killed_workers_trial(postgres_url, tmp_path):
     study_name = "two_workers"
     logs = {k: open(tmp_path / f"{k}.log", "w") for k in ("a", "b")}
-    survivor = _start(postgres_url, study_name, 8, tmp_path / "a.parquet", logs["a"])
+    survivor = _start(postgres_url, study_name, 10, tmp_path / "a.parquet", logs["a"])
     victim = _start(postgres_url, study_name, 8, tmp_path / "b.parquet", logs["b"])
+    storage = optuna.storages.RDBStorage(postgres_url)
     try:
         killed = None
         deadline = time.time() + 40
         while killed is None and time.time() < deadline and victim.poll() is None:
             time.sleep(0.2)
             try:
-                study = optuna.load_study(study_name=study_name, storage=postgres_url)
+                study = optuna.load_study(study_name=study_name, storage=storage)
             except KeyError:  # not created yet
                 continue
             for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
@@ -110,14 +111,14 @@ def test_postgres_two_workers_share_a_study_and_retry_a_killed_workers_trial(pos
         for f in logs.values():
             f.close()
 
-    study = optuna.load_study(study_name=study_name, storage=postgres_url)
+    study = optuna.load_study(study_name=study_name, storage=storage)
     trials = {t.number: t for t in study.trials}
     finished_a, finished_b = _finished(tmp_path / "a.log"), _finished(tmp_path / "b.log")
     print(f"\nkilled trial {killed}; survivor finished {sorted(finished_a)}, victim finished {sorted(finished_b)}")
     print(pd.DataFrame([(t.number, t.state.name, t.value, t.user_attrs.get("worker"), t.system_attrs.get("failed_trial"))
                         for t in study.trials], columns=["trial", "state", "value", "worker", "retry_of"]).to_string())
     # Every finished trial is in the study, COMPLETE, and was run by one worker only.
-    assert len(finished_a) == 8 and not finished_a & finished_b
+    assert len(finished_a) == 10 and not finished_a & finished_b
     assert all(trials[n].state == optuna.trial.TrialState.COMPLETE for n in finished_a | finished_b)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert {t.number for t in complete} == finished_a | finished_b
@@ -142,3 +143,4 @@ def test_postgres_two_workers_share_a_study_and_retry_a_killed_workers_trial(pos
         torch.set_num_threads(n)
     assert model.fit_summary_["validation_error"] == study.best_value
     pd.testing.assert_frame_equal(rebuilt, pd.read_parquet(tmp_path / "a.parquet"))
+    storage.engine.dispose()
