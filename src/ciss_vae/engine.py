@@ -241,19 +241,22 @@ def snapshot(model) -> dict:
 
 
 def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Generators, history: History, *,
-               label: str, loop, validate_every: int = 0, on_epoch=None):
-    """Train ``phase.epochs`` epochs on ``fill`` with cell weights ``weight``.
+               label: str, loop, validate_every: int = 0, patience: int | None = None, on_epoch=None):
+    """Train up to ``phase.epochs`` epochs on ``fill`` with cell weights ``weight``.
 
     A fresh Adam (coupled L2 ``weight_decay``) starts at ``phase.lr``, decayed by
     ``decay_factor`` after each epoch. With ``validate_every`` > 0, the model is
     validated every that many epochs and after the last one, and the best
-    validated state is returned as ``(error, state)``. Returns the learning rate
-    reached and that pair (``(inf, None)`` without validation).
+    validated state is returned as ``(error, state)``; with ``patience``, the
+    phase ends once that many validations in a row do not beat its best.
+    Returns the learning rate reached and that pair (``(inf, None)`` without
+    validation).
     """
     opt = make_adam(model, phase.lr, phase.weight_decay)
     n = td.n_rows
     device = fill.device
     best = (math.inf, None)
+    stale = 0
     lr = phase.lr
     model.train()
     for e in range(phase.epochs):
@@ -285,13 +288,16 @@ def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Genera
         last = e == phase.epochs - 1
         if validate_every and ((e + 1) % validate_every == 0 or last):
             row.update(validate(model, td, fill))
+            stale += 1
             if row["imputation_error"] < best[0]:
-                best = (row["imputation_error"], snapshot(model))
+                best, stale = (row["imputation_error"], snapshot(model)), 0
         history.rows.append(row)
         history.epoch += 1
         lr *= phase.decay_factor
         if on_epoch is not None:
             on_epoch(row)
+        if patience and stale >= patience:
+            break
     return lr, best
 
 
@@ -315,21 +321,22 @@ class FitResult:
 
 
 def train_initial(model, td: TrainingData, phase: Phase, gens: Generators, history: History, *,
-                  validate_every: int = 1, restore_best: bool = True, on_epoch=None):
+                  validate_every: int = 1, patience: int | None = None, restore_best: bool = True, on_epoch=None):
     """Masked training on the observed cells; returns ``(lr reached, best validation error)``.
 
     The best validated epoch is restored at the end when ``restore_best`` (the
     published code kept the last epoch whatever its error).
     """
-    lr, (err, state) = run_epochs(model, td, td.data, td.train_weight, phase, gens, history,
-                                  label="initial", loop=0, validate_every=validate_every, on_epoch=on_epoch)
+    lr, (err, state) = run_epochs(model, td, td.data, td.train_weight, phase, gens, history, label="initial",
+                                  loop=0, validate_every=validate_every, patience=patience, on_epoch=on_epoch)
     if restore_best and state is not None:
         model.load_state_dict(state)
     return lr, err
 
 
 def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history: History, *,
-               max_loops: int, patience: int, tol: float = 0.0, on_epoch=None, on_loop=None) -> FitResult:
+               max_loops: int, patience: int, tol: float = 0.0, validate_every: int = 0,
+               phase_patience: int | None = None, on_epoch=None, on_loop=None) -> FitResult:
     """Impute-and-refit until ``patience`` loops in a row fail to improve the best error.
 
     The baseline is the current model fed with the dataset's own fill (for the
@@ -340,6 +347,9 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
     a loop with no lower error, training restarts from the best model.
     ``on_loop(step, error)`` sees the baseline (step 0) and every loop's error;
     it may raise to stop training (for example to prune a tuning trial).
+    With ``validate_every``, each loop is validated as it trains, ends early
+    after ``phase_patience`` validations without a better error, and keeps its
+    best validated state.
     """
     fill = td.data
     scores = validate(model, td, fill)
@@ -355,12 +365,15 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
         reason = "no refit loops asked for"
     for loop in range(1, max_loops + 1):
         fill = next_fill
-        lr, _ = run_epochs(model, td, fill, td.refit_weight, dataclasses.replace(phase, lr=lr), gens, history,
-                           label="refit", loop=loop, on_epoch=on_epoch)
+        lr, (err, state) = run_epochs(model, td, fill, td.refit_weight, dataclasses.replace(phase, lr=lr), gens,
+                                      history, label="refit", loop=loop, validate_every=validate_every,
+                                      patience=phase_patience, on_epoch=on_epoch)
         loops = loop
-        err = validate(model, td, fill)
-        history.rows.append(dict(phase="refit", loop=loop, epoch=history.epoch - 1, lr=lr, **err))
-        err = err["imputation_error"]
+        if state is not None:
+            model.load_state_dict(state)
+        scores = validate(model, td, fill)
+        history.rows.append(dict(phase="refit", loop=loop, epoch=history.epoch - 1, lr=lr, **scores))
+        err = scores["imputation_error"]
         logger.debug("refit loop %d: imputation error %.6g (best %.6g)", loop, err, best_err)
         if on_loop is not None:
             on_loop(loop, err)
@@ -383,17 +396,20 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
 
 
 def fit(model, td: TrainingData, initial: Phase, refit: Phase | None, gens: Generators, *, max_loops: int,
-        patience: int, tol: float = 0.0, validate_every: int = 10, on_epoch=None, on_loop=None) -> FitResult:
+        patience: int, tol: float = 0.0, validate_every: int = 10, phase_patience: int | None = None,
+        on_epoch=None, on_loop=None) -> FitResult:
     """Initial training, then the impute-refit loop; loads the selected state into ``model``.
 
     ``refit.lr`` None continues from the learning rate reached by the initial phase.
     """
     history = History()
-    lr, _ = train_initial(model, td, initial, gens, history, validate_every=validate_every, on_epoch=on_epoch)
+    lr, _ = train_initial(model, td, initial, gens, history, validate_every=validate_every, patience=phase_patience,
+                          on_epoch=on_epoch)
     model.set_final_lr(lr)
     refit = refit or initial
     start = dataclasses.replace(refit, lr=lr if refit.lr is None else refit.lr)
     result = refit_loop(model, td, start, gens, history, max_loops=max_loops, patience=patience, tol=tol,
+                        validate_every=validate_every if phase_patience else 0, phase_patience=phase_patience,
                         on_epoch=on_epoch, on_loop=on_loop)
     model.load_state_dict(result.state)
     model.set_final_lr(result.final_lr)

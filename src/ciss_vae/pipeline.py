@@ -56,8 +56,8 @@ def build_model(dataset: ClusterDataset, seed: int, device, **arch) -> CISSVAE:
 
 
 def train_on_dataset(dataset, arch: dict, initial: Phase, refit: Phase, *, seed: int, device, max_loops: int,
-                     patience: int, tol: float = 0.0, validate_every: int = 10, binary_output: str = "label",
-                     on_epoch=None, on_loop=None):
+                     patience: int, tol: float = 0.0, validate_every: int = 10, n_iter_no_change: int | None = None,
+                     binary_output: str = "label", on_epoch=None, on_loop=None):
     """Build a model for ``dataset``, train it through the engine and impute.
 
     The one path from a :class:`ClusterDataset` to an imputed table, shared by
@@ -69,7 +69,8 @@ def train_on_dataset(dataset, arch: dict, initial: Phase, refit: Phase, *, seed:
     model = build_model(dataset, seed, device, **arch)
     td = TrainingData.from_dataset(dataset, device)
     result = fit(model, td, initial, refit, Generators.from_seed(seed, device), max_loops=max_loops,
-                 patience=patience, tol=tol, validate_every=validate_every, on_epoch=on_epoch, on_loop=on_loop)
+                 patience=patience, tol=tol, validate_every=validate_every, phase_patience=n_iter_no_change,
+                 on_epoch=on_epoch, on_loop=on_loop)
     model.training_history_ = result.history.frame()
     model.fit_summary_ = dict(result.summary(), seed=seed, n_clusters=dataset.n_clusters)
     logger.info("trained %d epochs (%d refit loops, stopped: %s); selected %s, validation error %.4g",
@@ -139,6 +140,7 @@ def run_cissvae(
     binary_output="label",
     validate_every=10,
     tol=0.01,
+    n_iter_no_change=None,
     precision="float32",
     val_seed=None,
 ):
@@ -228,6 +230,11 @@ def run_cissvae(
         A refit loop resets the patience count only when it lowers the best
         validation error by more than this fraction (a lower error is kept as
         the best model in any case). 0 gives the published rule.
+    n_iter_no_change : int, optional
+        End a training phase (initial, or one refit loop) once this many
+        validations in a row, ``validate_every`` epochs apart, do not beat the
+        phase's best; the phase keeps its best validated state. None trains
+        every epoch of every phase.
     precision : {"float32", "bfloat16"}, default="float32"
         "bfloat16" runs the training forward pass under autocast (about twice
         as fast on CPUs with bfloat16 matrix units and on recent GPUs);
@@ -279,6 +286,8 @@ def run_cissvae(
     if precision not in ("float32", "bfloat16"):
         raise ValueError(f"`precision` must be 'float32' or 'bfloat16', got {precision!r}")
     _check_positive(epochs=epochs, max_loops=max_loops, patience=patience, validate_every=validate_every)
+    if n_iter_no_change is not None:
+        _check_positive(n_iter_no_change=n_iter_no_change)
     if epochs_per_loop is not None:
         _check_positive(epochs_per_loop=epochs_per_loop)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -310,7 +319,7 @@ def run_cissvae(
                       beta if beta_refit is None else beta_refit, weight_decay, batch_size, precision)
         imputed_df, model, fill = train_on_dataset(
             dataset, arch, initial, refit, seed=seed, device=dev, max_loops=max_loops, patience=patience, tol=tol,
-            validate_every=validate_every, binary_output=binary_output,
+            validate_every=validate_every, n_iter_no_change=n_iter_no_change, binary_output=binary_output,
             on_epoch=_epoch_logger() if verbose else None)
         history = model.training_history_
         dataset.initial_data = dataset.data
