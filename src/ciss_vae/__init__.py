@@ -9,6 +9,7 @@ from ciss_vae.model import CISSVAE
 from ciss_vae.pipeline import run_cissvae
 from ciss_vae.plots import plot_vae_architecture
 from ciss_vae.proportions import MissingnessMatrix, create_missingness_prop_matrix
+from ciss_vae.tuning import SearchSpace, autotune
 from ciss_vae.stepwise import (
     compute_val_mse,
     get_imputed,
@@ -28,6 +29,8 @@ __all__ = [
     "ClusterDataset",
     "MissingnessClusterer",
     "MissingnessMatrix",
+    "SearchSpace",
+    "autotune",
     "cluster_on_missing",
     "cluster_on_missing_prop",
     "compute_val_mse",

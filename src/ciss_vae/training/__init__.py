@@ -2,5 +2,9 @@
 
 from ciss_vae.pipeline import run_cissvae
 from ciss_vae.stepwise import impute_and_refit_loop, train_vae_initial, train_vae_refit
+from ciss_vae.tuning import SearchSpace, autotune
 
-__all__ = ["run_cissvae", "train_vae_initial", "train_vae_refit", "impute_and_refit_loop"]
+run_autotune = autotune
+
+__all__ = ["SearchSpace", "autotune", "run_autotune", "run_cissvae", "train_vae_initial", "train_vae_refit",
+           "impute_and_refit_loop"]
