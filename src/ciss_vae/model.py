@@ -103,6 +103,14 @@ def _chunk_size(counts: np.ndarray) -> int:
     return best
 
 
+def init_uniform(layer: nn.Module, fan_in: int, generator=None) -> None:
+    """PyTorch's default Linear initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), from ``generator``."""
+    bound = 1.0 / math.sqrt(fan_in)
+    with torch.no_grad():
+        for p in (layer.weight, layer.bias):
+            p.copy_(torch.empty(p.shape).uniform_(-bound, bound, generator=generator))
+
+
 class ClusterLinear(nn.Module):
     """K independent Linear layers as one ``[K, in, out]`` weight, applied to a padded block."""
 
@@ -113,10 +121,9 @@ class ClusterLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(num_clusters, out_features))
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.in_features)
-        nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.uniform_(self.bias, -bound, bound)
+    def reset_parameters(self, generator=None) -> None:
+        """Each replica as :class:`torch.nn.Linear` would be: U(-1/sqrt(in), 1/sqrt(in))."""
+        init_uniform(self, self.in_features, generator)
 
     def forward(self, block: torch.Tensor, route: Routing) -> torch.Tensor:
         w, b = self.weight, self.bias
@@ -253,6 +260,14 @@ class CISSVAE(nn.Module):
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
             z = mu + eps * torch.exp(0.5 * logvar)
         return self.decode(z, route), mu, logvar
+
+    def reset_parameters(self, generator=None) -> None:
+        """Re-initialise every layer as PyTorch's Linear does, drawing from ``generator``."""
+        for m in self.modules():
+            if isinstance(m, ClusterLinear):
+                m.reset_parameters(generator)
+            elif isinstance(m, nn.Linear):
+                init_uniform(m, m.in_features, generator)
 
     def set_final_lr(self, lr: float) -> None:
         """Store the learning rate reached at the end of a training phase."""

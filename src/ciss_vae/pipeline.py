@@ -48,10 +48,11 @@ def resolve_seed(seed) -> int:
 
 
 def build_model(dataset: ClusterDataset, seed: int, device, **arch) -> CISSVAE:
-    """A :class:`CISSVAE` for ``dataset``, initialised from ``seed`` without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    """A :class:`CISSVAE` for ``dataset``, initialised from ``seed`` (the global RNG is not used)."""
+    with torch.device("meta"):
         model = CISSVAE(input_dim=dataset.n_features, num_clusters=dataset.n_clusters, **arch)
+    model = model.to_empty(device="cpu")
+    model.reset_parameters(torch.Generator().manual_seed(seed))
     return model.to(device)
 
 
@@ -296,7 +297,7 @@ def run_cissvae(
                 beta_refit=beta_refit, decay_factor=decay_factor, decay_factor_refit=decay_factor_refit)
     arch = dict(hidden_dims=list(hidden_dims), latent_dim=latent_dim, layer_order_enc=list(layer_order_enc),
                 layer_order_dec=list(layer_order_dec), latent_shared=latent_shared, output_shared=output_shared)
-    with torch.random.fork_rng(devices=[]):
+    with torch.device("meta"):
         CISSVAE(input_dim=1, num_clusters=1, **arch)
     dev = resolve_device(device)
 

@@ -200,7 +200,6 @@ class _Objective:
                             "validate_every": options["validate_every"]}
         self.best = None  # (trial number, error, imputed_df, model)
         self._lock = threading.Lock()
-        self._init_gate = threading.Lock()
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def __call__(self, trial) -> float:
@@ -227,7 +226,7 @@ class _Objective:
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned at step {offset + step} (error {error:.6g})")
 
-            imputed, model = _train(self.dataset, kwargs, self.device, on_loop, self._init_gate)
+            imputed, model = _train(self.dataset, kwargs, self.device, on_loop)
             err = float(model.fit_summary_["validation_error"])
             if best is None or err < best[0]:
                 best = (err, kwargs, imputed, model)
@@ -264,7 +263,7 @@ class _Objective:
         )
 
 
-def _train(dataset, kw: dict, device, on_loop=None, init_gate=None):
+def _train(dataset, kw: dict, device, on_loop=None):
     """``run_cissvae``'s training for ``kw`` on ``dataset``: the same phases, through ``train_on_dataset``."""
     initial = Phase(kw["epochs"], kw["initial_lr"], kw["decay_factor"], kw["beta"], kw["weight_decay"],
                     kw["batch_size"], kw["precision"])
@@ -272,27 +271,10 @@ def _train(dataset, kw: dict, device, on_loop=None, init_gate=None):
                   kw["batch_size"], kw["precision"])
     arch = {k: kw[k] for k in ("hidden_dims", "latent_dim", "layer_order_enc", "layer_order_dec", "latent_shared",
                                "output_shared")}
-    # The model is initialised from the global torch RNG (inside fork_rng): threads take turns until it exists.
-    gate = init_gate or threading.Lock()
-    held = [gate.acquire()]
-
-    def release(*_):
-        if held[0]:
-            held[0] = False
-            gate.release()
-
-    def on_loop_gated(step, error):
-        release()
-        if on_loop is not None:
-            on_loop(step, error)
-
-    try:
-        imputed, model, _ = train_on_dataset(
-            dataset, arch, initial, refit, seed=kw["seed"], device=device, max_loops=kw["max_loops"],
-            patience=kw["patience"], tol=kw["tol"], validate_every=kw["validate_every"],
-            binary_output=kw["binary_output"], on_epoch=release, on_loop=on_loop_gated)
-    finally:
-        release()
+    imputed, model, _ = train_on_dataset(
+        dataset, arch, initial, refit, seed=kw["seed"], device=device, max_loops=kw["max_loops"],
+        patience=kw["patience"], tol=kw["tol"], validate_every=kw["validate_every"],
+        binary_output=kw["binary_output"], on_loop=on_loop)
     return imputed, model
 
 
