@@ -164,7 +164,7 @@ def main():
         lines = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()
         pub = [json.loads(line) for line in lines if line.startswith('{"repeat"')]
         pwall = statistics.median(p["wall_s"] for p in pub)
-        print(f"\n| published ciss-vae 1.1.2, same settings | value |\n|---|---:|")
+        print("\n| published ciss-vae 1.1.2, same settings | value |\n|---|---:|")
         print(f"| wall time, median of {len(pub)} (s) | {pwall:.1f} |")
         print(f"| epochs | {pub[0]['epochs']} |\n| s per epoch | {pwall / pub[0]['epochs']:.4f} |")
         print(f"| standardised RMSE | {pub[0]['std_rmse']:.4f} |")

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from ciss_vae.classes.cluster_dataset import ClusterDataset
-from tests.conftest import make_table
 
 
 def test_inputs_of_every_type_give_the_same_tensors(table):

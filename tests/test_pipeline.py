@@ -199,3 +199,17 @@ def test_bad_arguments_fail_before_training(table, fast, kwargs, error, message)
     args.update(kwargs)
     with pytest.raises(error, match=message):
         run_cissvae(data, **args)
+
+
+def test_clusters_none_clusters_on_missingness_and_reports_it(fast):
+    from sklearn.metrics import adjusted_rand_score
+
+    from ciss_vae.data import load_example_dataset
+
+    df, _, truth = load_example_dataset()
+    rows = slice(0, 1600)
+    out, model, labels, silhouette = run_cissvae(df.iloc[rows], columns_ignore=list(df.columns[:5]),
+                                                 return_clusters=True, return_silhouettes=True, **fast)
+    assert adjusted_rand_score(truth[rows], labels) > 0.9
+    assert model.num_clusters == len(np.unique(labels)) and 0 < silhouette <= 1
+    assert not out.isna().any().any()

@@ -236,7 +236,8 @@ class ClusterDataset(Dataset):
             stds = np.where(cont, np.nanstd(np.where(np.isnan(train).all(0), 1.0, train), axis=0), 1.0)
         flat = cont & (stds == 0)
         if flat.any():
-            logger.warning("constant columns %r are scaled by 1 instead of 0", [schema.model_names[j] for j in np.flatnonzero(flat)])
+            names = [schema.model_names[j] for j in np.flatnonzero(flat)]
+            logger.warning("constant columns %r are scaled by 1 instead of 0", names)
             stds = np.where(flat, 1.0, stds)
         self.means_ = means
         self.stds_ = stds

@@ -174,7 +174,8 @@ def validate(model, td: TrainingData, fill) -> dict:
         terms.append(((logits[:, c] - y[:, c]).square() * m[:, c]).sum() / n_cont)
     if n_bin:
         b = k.binary
-        terms.append(F.binary_cross_entropy_with_logits(logits[:, b], y[:, b], weight=m[:, b].float(), reduction="sum") / n_bin)
+        bce = F.binary_cross_entropy_with_logits(logits[:, b], y[:, b], weight=m[:, b].float(), reduction="sum")
+        terms.append(bce / n_bin)
     for g, count in zip(k.groups, n_cat):
         if count:
             rows = m[:, g].all(dim=1)
