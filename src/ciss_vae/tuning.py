@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ import torch
 
 from ciss_vae.dataset import ClusterDataset
 from ciss_vae.engine import Phase, resolve_device
-from ciss_vae.pipeline import report_to_stderr, resolve_seed, train_on_dataset
+from ciss_vae.pipeline import report_to_stderr, resolve_seed, run_cissvae, train_on_dataset
 from ciss_vae.search_space import (
     SAMPLED,
     SearchSpace,
@@ -46,8 +47,10 @@ __all__ = ["SearchSpace", "autotune"]
 
 logger = logging.getLogger(__name__)
 
-# Settings of run_cissvae that autotune relies on and records with every trial.
-RUN_DEFAULTS = dict(print_dataset=False, tol=0.01, validate_every=10, precision="float32", binary_output="label")
+# Settings of run_cissvae that autotune relies on and records with every trial (its own defaults).
+_RUN_PARAMS = inspect.signature(run_cissvae).parameters
+RUN_DEFAULTS = dict({k: _RUN_PARAMS[k].default for k in ("tol", "validate_every", "n_iter_no_change", "precision",
+                                                       "binary_output")}, print_dataset=False)
 _EXPERIMENTAL = optuna.exceptions.ExperimentalWarning
 
 
@@ -274,7 +277,7 @@ def _train(dataset, kw: dict, device, on_loop=None):
     imputed, model, _ = train_on_dataset(
         dataset, arch, initial, refit, seed=kw["seed"], device=device, max_loops=kw["max_loops"],
         patience=kw["patience"], tol=kw["tol"], validate_every=kw["validate_every"],
-        binary_output=kw["binary_output"], on_loop=on_loop)
+        n_iter_no_change=kw["n_iter_no_change"], binary_output=kw["binary_output"], on_loop=on_loop)
     return imputed, model
 
 
