@@ -135,6 +135,37 @@ def test_missingness_is_informative(shipped):
             assert values[missing].mean() > values[~missing].mean(), (k, column)
 
 
+def test_missingness_shift_is_moderate(shipped):
+    """Missing values are on average 0.2-0.45 within-cluster std above observed ones."""
+    complete = shipped.df_complete[Y_COLUMNS].to_numpy()
+    na = shipped.df_missing[Y_COLUMNS].isna().to_numpy()
+    shifts = []
+    for k in (0, 1, 3):
+        rows = shipped.clusters == k
+        for j in range(len(Y_COLUMNS)):
+            values, missing = complete[rows, j], na[rows, j]
+            shifts.append((values[missing].mean() - values[~missing].mean()) / values.std())
+    assert 0.2 <= np.mean(shifts) <= 0.45
+
+
+def test_missingness_clusters_are_recoverable(shipped):
+    """The default missingness clustering finds the four true clusters."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from ciss_vae.utils import cluster_on_missing
+
+    df = shipped.df_missing
+    labels, _ = cluster_on_missing(df, cols_ignore=list(df.columns[:5]))
+    assert len(np.unique(labels)) == 4
+    assert adjusted_rand_score(shipped.clusters, labels) >= 0.9
+
+
+def test_spread_grows_moderately_over_visits(shipped):
+    stds = shipped.df_complete[Y_COLUMNS].std().to_numpy().reshape(5, 5)
+    ratio = stds[:, -1] / stds[:, 0]
+    assert (ratio > 0.5).all() and (ratio < 3.0).all()
+
+
 def test_structure_is_learnable(shipped):
     """Linear regression of each biomarker column on all other columns.
 

@@ -5,9 +5,10 @@ CISS-VAE implementation: 8000 rows, two continuous covariates (``Age``,
 ``Salary``), a one-hot zip code with three levels and 25 biomarker columns
 ``Y11`` .. ``Y55`` (first digit: biomarker 1-5, second digit: visit 1-5).
 Each row belongs to one of four hidden groups of equal size.  The biomarker
-trajectories depend on the covariates, on the hidden group and on row-level
-latent factors shared by all biomarkers; the missingness depends on the hidden
-group and on the values themselves (missing not at random).
+trajectories are straight lines over the visits whose intercept and slope
+depend on the hidden group, on the covariates and on row-level latent factors
+shared by all biomarkers; the missingness depends on the hidden group and on
+the values themselves (missing not at random).
 
 Running ``python -m ciss_vae.data.generate`` rewrites the four shipped files
 ``df_missing.csv.gz``, ``df_complete.csv.gz``, ``clusters.csv.gz`` and
@@ -72,77 +73,79 @@ slightly so that about 29 % are missing here."""
 DNI_FRACTION = 0.10
 """Fraction of the missing cells marked "do not impute" in the DNI matrix."""
 
-# Visit-time profile of the slopes: smooth, concave growth over the visits.
-_VISIT_PROFILE = np.log1p(np.arange(N_VISITS)) / np.log1p(N_VISITS - 1)
+# Visit times of the slopes: linear from 0 (visit 1) to 1 (visit 5).
+_VISIT_TIME = np.arange(N_VISITS) / (N_VISITS - 1)
 
-# Per-biomarker scales: level at visit 1, spread of the intercepts, spread of
-# the change from visit 1 to visit 5, and measurement-noise standard deviation.
+# Per-biomarker level at visit 1, unit of the intercepts and slopes below, and
+# measurement-noise standard deviation (moderate: about 3-8 % of a column's
+# standard deviation).
 _BASE = np.array([-8.0, -18.0, -4.0, -2.0, 0.5])
-_INTERCEPT_SCALE = np.array([12.0, 14.0, 13.0, 5.5, 4.8])
-_SLOPE_SCALE = np.array([60.0, 78.0, 62.0, 27.0, 23.0])
-_NOISE_SD = np.array([0.8, 0.95, 0.85, 0.38, 0.33])
+_SCALE = np.array([8.5, 15.0, 7.8, 2.3, 2.0])
+_NOISE_SD = 0.15 * _SCALE
 
-# Group means of the standardised intercepts and slopes (groups x biomarkers).
+# Group means of the intercepts and slopes (groups x biomarkers, in units of
+# _SCALE); together with the covariates they carry most of the variance.
 _GROUP_INTERCEPT = np.array(
     [
-        [0.6, 0.4, -0.3, 0.2, -0.5],
-        [-0.5, -0.2, 0.5, -0.4, 0.3],
-        [0.0, 0.3, 0.0, 0.6, 0.4],
-        [-0.2, -0.6, -0.3, -0.4, -0.2],
+        [3.0, 2.1, -1.5, 1.2, -2.4],
+        [-2.4, -1.2, 2.7, -2.1, 1.5],
+        [0.3, 1.8, 0.3, 3.0, 2.1],
+        [-1.2, -2.7, -1.8, -1.8, -0.9],
     ]
 )
 _GROUP_SLOPE = np.array(
     [
-        [1.6, 1.3, 0.2, 0.5, 0.9],
-        [0.1, 0.4, 1.7, 1.3, 0.3],
-        [0.9, 1.0, 1.1, 0.2, 1.5],
-        [-0.2, -0.1, 0.5, 1.0, 0.6],
+        [3.6, 2.7, -2.1, 1.2, 1.8],
+        [-2.4, -1.2, 3.9, -0.6, -1.5],
+        [1.2, 1.8, 2.1, 1.8, 3.3],
+        [-2.7, -2.4, 0.0, -1.2, 0.3],
     ]
 )
 
-# Covariate effects on the standardised intercepts and slopes (biomarkers).
-_AGE_INTERCEPT = np.array([0.35, 0.25, -0.20, 0.30, 0.15])
-_SALARY_INTERCEPT = np.array([-0.20, 0.15, 0.25, -0.10, 0.20])
-_AGE_SLOPE = np.array([0.25, 0.20, -0.15, 0.20, -0.10])
-_AGE2_SLOPE = np.array([0.00, 0.00, 0.20, 0.15, 0.00])
-_SALARY_SLOPE = np.array([-0.15, -0.10, 0.20, 0.10, 0.15])
+# Linear effects of the covariates (age and salary standardised, zip code
+# levels) on the intercepts and slopes (biomarkers).
+_AGE_INTERCEPT = np.array([0.9, 0.6, -0.5, 0.75, 0.4])
+_SALARY_INTERCEPT = np.array([-0.5, 0.4, 0.6, -0.25, 0.5])
+_AGE_SLOPE = np.array([0.75, 0.6, -0.5, 0.6, -0.4])
+_SALARY_SLOPE = np.array([-0.5, -0.4, 0.6, 0.4, 0.5])
 _ZIP_INTERCEPT = np.array(
     [
-        [0.2, -0.1, 0.0, 0.1, -0.2],
-        [0.0, 0.2, -0.2, 0.0, 0.1],
-        [-0.2, -0.1, 0.2, -0.1, 0.1],
+        [0.5, -0.25, 0.0, 0.25, -0.5],
+        [0.0, 0.5, -0.5, 0.0, 0.25],
+        [-0.5, -0.25, 0.5, -0.25, 0.25],
     ]
 )
 _ZIP_SLOPE = np.array(
     [
-        [0.15, 0.0, -0.1, 0.1, 0.0],
-        [-0.1, 0.1, 0.1, -0.1, 0.1],
-        [0.0, -0.1, 0.0, 0.0, -0.1],
+        [0.4, 0.0, -0.25, 0.25, 0.0],
+        [-0.25, 0.25, 0.25, -0.25, 0.25],
+        [0.0, -0.25, 0.0, 0.0, -0.25],
     ]
 )
 
-# Loadings of the standardised intercepts and slopes on two row-level
-# factors shared by all biomarkers, and the spread of their unique parts.
+# Loadings of the intercepts and slopes on two row-level standard normal
+# factors shared by all biomarkers (a level and a trend; they correlate the
+# biomarkers within a group), and the spread of their unique parts.
 _LOADING_INTERCEPT = np.array(
     [
-        [0.9, 0.2],
-        [0.8, 0.35],
-        [0.5, 0.7],
-        [0.75, 0.5],
-        [0.3, 0.85],
+        [0.20, 0.03],
+        [0.19, 0.05],
+        [0.15, 0.08],
+        [0.18, 0.05],
+        [0.13, 0.09],
     ]
 )
 _LOADING_SLOPE = np.array(
     [
-        [0.5, 0.25],
-        [0.45, 0.3],
-        [0.3, 0.5],
-        [0.4, 0.35],
-        [0.2, 0.55],
+        [0.08, 0.18],
+        [0.06, 0.18],
+        [0.05, 0.16],
+        [0.08, 0.15],
+        [0.04, 0.18],
     ]
 )
-_UNIQUE_INTERCEPT_SD = 0.06
-_UNIQUE_SLOPE_SD = 0.04
+_UNIQUE_INTERCEPT_SD = 0.05
+_UNIQUE_SLOPE_SD = 0.05
 
 # Group-dependent mean and mixing of the covariates.
 _AGE_MEAN = np.array([46.0, 52.0, 49.0, 55.0])
@@ -155,11 +158,16 @@ _ZIP_PROBABILITIES = np.array(
     ]
 )
 
-# Missingness model: logit P(missing) = c[cluster, column] + value effect
-# + row propensity + row-and-biomarker propensity.
-_MNAR_VALUE_EFFECT = 0.6
-_ROW_PROPENSITY_SD = 0.25
-_ROW_BIOMARKER_PROPENSITY_SD = 0.25
+# Missingness model (missing not at random): the number of missing visits of
+# a row's biomarker is about N_VISITS * rate, plus _MNAR_COUNT_EFFECT * N_VISITS
+# * rate * (1 - rate) per standard deviation of the row's mean value of that
+# biomarker (within its cluster); the missing visits are drawn without
+# replacement with weights exp(_MNAR_VISIT_EFFECT * standardised value).
+# Fixing the count per row and biomarker (instead of independent cells) keeps
+# every row close to its cluster's rates, so the clusters stay recoverable
+# from the missingness pattern, as in the published cohort.
+_MNAR_COUNT_EFFECT = 0.3
+_MNAR_VISIT_EFFECT = 1.0
 
 
 class ExampleCohort(NamedTuple):
@@ -184,29 +192,27 @@ class ExampleCohort(NamedTuple):
     dni: pd.DataFrame
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _calibrate_intercept(eta: np.ndarray, target: float) -> float:
-    """Intercept ``c`` such that ``mean(sigmoid(c + eta)) == target``.
+def _calibrate_shift(effect: np.ndarray, mean_count: float, n_max: int) -> float:
+    """Shift ``c`` such that ``mean(clip(mean_count + c + effect, 0, n_max)) == mean_count``.
 
     Parameters
     ----------
-    eta : numpy.ndarray
-        Linear predictors without the intercept.
-    target : float
-        Wanted mean probability, strictly between 0 and 1.
+    effect : numpy.ndarray
+        Row effects on the expected count, centred.
+    mean_count : float
+        Wanted mean count, strictly between 0 and ``n_max``.
+    n_max : int
+        Largest possible count.
 
     Returns
     -------
     float
-        The intercept, found by bisection.
+        The shift, found by bisection.
     """
-    lo, hi = -30.0, 30.0
+    lo, hi = -float(n_max), float(n_max)
     for _ in range(80):
         mid = 0.5 * (lo + hi)
-        if _sigmoid(mid + eta).mean() < target:
+        if np.clip(mean_count + mid + effect, 0.0, n_max).mean() < mean_count:
             lo = mid
         else:
             hi = mid
@@ -240,19 +246,29 @@ def simulate_cohort(n_rows: int = 8000, seed: int = DEFAULT_SEED) -> ExampleCoho
 
     .. math::
 
-        Y_{ibt} = \\mu_b + s_b a_{ib} + r_b d_{ib} h(t) + \\sigma_b \\varepsilon_{ibt},
+        Y_{ibt} = \\mu_b + s_b (a_{ib} + d_{ib} t / 4) + \\sigma_b \\varepsilon_{ibt},
 
-    with :math:`h(t) = \\log(1+t)/\\log 5` for visits ``t = 0..4``, and the
-    standardised intercept :math:`a_{ib}` and slope :math:`d_{ib}` each the sum
-    of a group mean, covariate effects, loadings on ``F`` and a unique normal
-    part.  Biomarker cells go missing with probability
-    ``sigmoid(c + 0.6 z + u_i + v_ib)``, where ``z`` is the cell's own
-    standardised value (higher values are more often missing), ``u_i`` and ``v_ib`` are
-    row-level and row-and-biomarker-level propensities (cells of a row go
-    missing together), and ``c`` is calibrated per cluster and column to the
-    rates in :data:`DESIGN_MISSING_RATES`.  Covariates are never missing.
-    Finally 10 % (rounded) of the missing cells, drawn at random, are set to 0
-    in the DNI matrix.
+    a straight line over the visits ``t = 0..4`` plus normal measurement noise
+    (:math:`\\sigma_b = 0.15 s_b`).  The row's intercept :math:`a_{ib}` and
+    slope :math:`d_{ib}` are each the sum of a group mean, linear effects of
+    age, salary and zip code, loadings on ``F`` (which correlate the
+    biomarkers) and a small unique normal part.  The group means and the
+    covariates carry most of the variance, the row-level parts a few per cent
+    of it; the spread of a biomarker grows at most about 2.2 times from visit 1
+    to visit 5.
+
+    Missingness is drawn per row and biomarker, which keeps the rows of a
+    cluster close to its missingness rates: the number of missing visits is
+    ``5 * rate + 0.3 * 5 * rate * (1 - rate) * L_ib + c``, rounded up or down
+    at random to an integer in 0..5, where ``L_ib`` is the row's mean value of
+    the biomarker standardised within its cluster and ``c`` is calibrated to
+    the rates in :data:`DESIGN_MISSING_RATES`; the missing visits are then
+    drawn without replacement with weights ``exp(z)``, ``z`` the cell's value
+    standardised within its cluster.  Higher values are therefore missing
+    more often (missing not at random), by about a third of a standard
+    deviation within a cluster.  Covariates are never missing.  Finally 10 %
+    (rounded) of the missing cells, drawn at random, are set to 0 in the DNI
+    matrix.
 
     Examples
     --------
@@ -277,7 +293,8 @@ def simulate_cohort(n_rows: int = 8000, seed: int = DEFAULT_SEED) -> ExampleCoho
     zip_salary = np.array([0.15, 0.0, -0.1])[zip_level]
     log_salary_z = 0.3 * age_z + zip_salary + rng.normal(0.0, 1.0, n_rows)
     salary = np.round(np.exp(np.log(55_000.0) + 0.35 * log_salary_z), -1)
-    salary_z = (np.log(salary) - np.log(55_000.0)) / 0.35
+    # The biomarkers depend linearly on the salary itself (not on its log).
+    salary_z = (salary - 58_000.0) / 21_000.0
 
     factors = rng.normal(size=(n_rows, _LOADING_INTERCEPT.shape[1]))
     intercept = (
@@ -291,36 +308,43 @@ def simulate_cohort(n_rows: int = 8000, seed: int = DEFAULT_SEED) -> ExampleCoho
     slope = (
         _GROUP_SLOPE[group]
         + age_z[:, None] * _AGE_SLOPE
-        + (age_z[:, None] ** 2 - 1.0) * _AGE2_SLOPE
         + salary_z[:, None] * _SALARY_SLOPE
         + _ZIP_SLOPE[zip_level]
         + factors @ _LOADING_SLOPE.T
         + rng.normal(0.0, _UNIQUE_SLOPE_SD, (n_rows, N_BIOMARKERS))
     )
-    trajectory = (
-        (_BASE + _INTERCEPT_SCALE * intercept)[:, :, None]
-        + (_SLOPE_SCALE * slope)[:, :, None] * _VISIT_PROFILE
+    trajectory = _BASE[:, None] + _SCALE[:, None] * (
+        intercept[:, :, None] + slope[:, :, None] * _VISIT_TIME
     )
     noise = rng.normal(size=(n_rows, N_BIOMARKERS, N_VISITS)) * _NOISE_SD[None, :, None]
     y = np.round(trajectory + noise, 3).reshape(n_rows, N_BIOMARKERS * N_VISITS)
 
-    z = (y - y.mean(axis=0)) / y.std(axis=0)
-    row_propensity = rng.normal(0.0, _ROW_PROPENSITY_SD, n_rows)
-    row_biomarker_propensity = rng.normal(0.0, _ROW_BIOMARKER_PROPENSITY_SD, (n_rows, N_BIOMARKERS))
-    eta = (
-        _MNAR_VALUE_EFFECT * z
-        + row_propensity[:, None]
-        + np.repeat(row_biomarker_propensity, N_VISITS, axis=1)
-    )
-    prob = np.zeros_like(eta)
+    # Missingness: for each row and biomarker, first the number of missing
+    # visits (close to N_VISITS * rate, larger for rows whose biomarker is
+    # high), then which visits (preferably the higher values).
+    count_u = rng.random((n_rows, N_BIOMARKERS))
+    visit_gumbel = rng.gumbel(size=(n_rows, N_BIOMARKERS, N_VISITS))
+    y3 = y.reshape(n_rows, N_BIOMARKERS, N_VISITS)
+    missing = np.zeros((n_rows, N_BIOMARKERS, N_VISITS), dtype=bool)
     for k in range(N_GROUPS):
-        rows = group == k
-        for j in range(N_BIOMARKERS * N_VISITS):
-            target = DESIGN_MISSING_RATES[k, j // N_VISITS]
-            if target > 0.0:
-                c = _calibrate_intercept(eta[rows, j], target)
-                prob[rows, j] = _sigmoid(c + eta[rows, j])
-    missing = rng.random(eta.shape) < prob
+        rows = np.flatnonzero(group == k)
+        y_k = y3[rows]
+        z = (y_k - y_k.mean(axis=0)) / y_k.std(axis=0)
+        level = z.mean(axis=2)
+        level = (level - level.mean(axis=0)) / level.std(axis=0)
+        for b in range(N_BIOMARKERS):
+            rate = DESIGN_MISSING_RATES[k, b]
+            if rate == 0.0:
+                continue
+            mean_count = N_VISITS * rate
+            gamma = _MNAR_COUNT_EFFECT * N_VISITS * rate * (1.0 - rate)
+            shift = _calibrate_shift(gamma * level[:, b], mean_count, N_VISITS)
+            target = np.clip(mean_count + shift + gamma * level[:, b], 0.0, N_VISITS)
+            count = np.floor(target) + (count_u[rows, b] < target - np.floor(target))
+            key = _MNAR_VISIT_EFFECT * z[:, b, :] + visit_gumbel[rows, b, :]
+            rank = np.argsort(np.argsort(-key, axis=1, kind="stable"), axis=1, kind="stable")
+            missing[rows, b, :] = rank < count[:, None]
+    missing = missing.reshape(n_rows, N_BIOMARKERS * N_VISITS)
 
     covariates = np.column_stack([age, salary, zip_onehot])
     df_complete = pd.DataFrame(np.column_stack([covariates, y]), columns=COLUMNS, dtype=np.float64)
