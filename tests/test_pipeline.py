@@ -213,3 +213,19 @@ def test_clusters_none_clusters_on_missingness_and_reports_it(fast):
     assert adjusted_rand_score(truth[rows], labels) > 0.9
     assert model.num_clusters == len(np.unique(labels)) and 0 < silhouette <= 1
     assert not out.isna().any().any()
+
+
+def test_clusters_from_a_missingness_proportion_matrix(fast):
+    from sklearn.metrics import adjusted_rand_score
+
+    from ciss_vae.data import load_example_dataset
+    from ciss_vae.utils import create_missingness_prop_matrix
+
+    df, _, truth = load_example_dataset()
+    part = df.iloc[:1600]
+    props = create_missingness_prop_matrix(part, cols_ignore=list(df.columns[:5]),
+                                           repeat_feature_names=["Y1", "Y2", "Y3", "Y4", "Y5"])
+    assert props.shape == (1600, 5)
+    _, labels = run_cissvae(part, missingness_proportion_matrix=props, n_clusters=4, return_model=False,
+                            return_clusters=True, **fast)
+    assert adjusted_rand_score(truth[:1600], labels) > 0.95
