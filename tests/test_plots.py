@@ -157,3 +157,77 @@ def test_show_only_with_interactive_backend(monkeypatch):
     assert calls == [1]
     plot_vae_architecture(make_model(), return_fig=True)
     assert calls == [1]
+
+
+# ---------------------------------------------------------------------- run figures
+import numpy as np  # noqa: E402
+
+from ciss_vae.plots import plot_imputed_distributions, plot_missingness_by_cluster, plot_training_history  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run_result():
+    from conftest import FAST, make_table
+
+    from ciss_vae.pipeline import run_cissvae
+
+    data, _, clusters = make_table(n=120)
+    kw = dict(FAST, epochs=6, epochs_per_loop=4, max_loops=3, validate_every=2, n_iter_no_change=None,
+              show_progress=False)
+    imputed, model = run_cissvae(data, clusters=clusters, **kw)
+    return data, imputed, clusters, model.training_history_
+
+
+def test_training_history_marks_selected_model(run_result, tmp_path):
+    _, _, _, history = run_result
+    fig = plot_training_history(history, title="History", save_path=tmp_path / "h.png")
+    assert isinstance(fig, Figure)
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+    ax_loss, ax_val = fig.axes
+    assert ax_loss.get_title() == "History"
+    labels = ax_val.get_legend_handles_labels()[1]
+    assert any(label.startswith("selected:") for label in labels)
+    assert "end of each refit loop" in labels and "initial phase (every validation)" in labels
+    # Every epoch's training loss is drawn (initial and refit phases).
+    n_points = sum(len(line.get_xdata()) for line in ax_loss.get_lines() if line.get_linestyle() == "None")
+    assert n_points == history["train_loss"].notna().sum()
+    sel = history[history["selected"]].iloc[-1]
+    star = [line for line in ax_val.get_lines() if line.get_marker() == "*"][0]
+    assert star.get_xdata()[0] == sel["epoch"] and star.get_ydata()[0] == pytest.approx(sel["imputation_error"])
+
+
+def test_training_history_rejects_bad_input():
+    import pandas as pd
+
+    with pytest.raises(ValueError):
+        plot_training_history(pd.DataFrame({"a": [1]}))
+
+
+def test_imputed_distributions(run_result, tmp_path):
+    data, imputed, _, _ = run_result
+    fig = plot_imputed_distributions(data, imputed, save_path=tmp_path / "d.svg")
+    assert b"<svg" in (tmp_path / "d.svg").read_bytes()[:2000]
+    with_missing = [c for c in data.columns if data[c].isna().any()]
+    drawn = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in drawn] == with_missing
+    for ax in drawn:
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend[0].startswith("observed") and legend[1].startswith("imputed")
+    fig = plot_imputed_distributions(data, imputed, columns=["x1"])
+    assert [ax.get_title() for ax in fig.axes] == ["x1"]
+    with pytest.raises(ValueError):
+        plot_imputed_distributions(data, imputed, columns=["nope"])
+
+
+def test_missingness_by_cluster(run_result, tmp_path):
+    data, _, clusters, _ = run_result
+    fig = plot_missingness_by_cluster(data, clusters, save_path=tmp_path / "m.png")
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+    ax = fig.axes[0]
+    grid = ax.get_images()[0].get_array()
+    expected = data.isna().groupby(clusters).mean().to_numpy()
+    assert grid.shape == expected.shape == (3, data.shape[1])
+    assert np.allclose(np.asarray(grid), expected)
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(data.columns)
+    with pytest.raises(ValueError):
+        plot_missingness_by_cluster(data, clusters[:10])

@@ -144,6 +144,7 @@ def run_cissvae(
     n_iter_no_change=5,
     precision="float32",
     val_seed=None,
+    show_progress=None,
 ):
     """Impute a table with CISS-VAE in one run: cluster, train, impute-and-refit, impute.
 
@@ -242,6 +243,9 @@ def run_cissvae(
         "bfloat16" runs the training forward pass under autocast (about twice
         as fast on CPUs with bfloat16 matrix units and on recent GPUs);
         validation and imputation stay in float32.
+    show_progress : bool or None, default=None
+        Rich progress bars over the initial phase and each refit loop, on
+        stderr; None shows them only when stderr is a terminal. Display only.
 
     Returns
     -------
@@ -320,10 +324,14 @@ def run_cissvae(
         refit = Phase(epochs if epochs_per_loop is None else epochs_per_loop, initial_lr_refit,
                       decay_factor if decay_factor_refit is None else decay_factor_refit,
                       beta if beta_refit is None else beta_refit, weight_decay, batch_size, precision)
-        imputed_df, model, fill = train_on_dataset(
-            dataset, arch, initial, refit, seed=seed, device=dev, max_loops=max_loops, patience=patience, tol=tol,
-            validate_every=validate_every, n_iter_no_change=n_iter_no_change, binary_output=binary_output,
-            on_epoch=_epoch_logger() if verbose else None)
+        from ciss_vae.progress import TrainingProgress
+
+        with TrainingProgress(epochs, epochs_per_loop, max_loops, enabled=show_progress,
+                              on_epoch=_epoch_logger() if verbose else None) as progress:
+            imputed_df, model, fill = train_on_dataset(
+                dataset, arch, initial, refit, seed=seed, device=dev, max_loops=max_loops, patience=patience,
+                tol=tol, validate_every=validate_every, n_iter_no_change=n_iter_no_change,
+                binary_output=binary_output, on_epoch=progress.on_epoch)
         history = model.training_history_
         dataset.initial_data = dataset.data
         dataset.data = fill

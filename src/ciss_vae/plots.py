@@ -1,4 +1,13 @@
-"""Schematic drawings of a CISS-VAE network.
+"""Figures of a CISS-VAE run: the network, its training, its imputations, its clusters.
+
+* :func:`plot_vae_architecture`: the network as a schematic;
+* :func:`plot_training_history`: loss and validation error across the initial
+  phase and every refit loop, with the selected model marked;
+* :func:`plot_imputed_distributions`: imputed versus observed values, per column;
+* :func:`plot_missingness_by_cluster`: the fraction missing per column and cluster.
+
+Each returns a :class:`matplotlib.figure.Figure` (``plot_vae_architecture`` with
+``return_fig=True``) and saves it to ``save_path`` (PNG, SVG, ... by extension).
 
 :func:`plot_vae_architecture` draws a :class:`ciss_vae.model.CISSVAE` left to
 right: the input, the encoder's hidden layers, the latent layer (mu and
@@ -18,7 +27,8 @@ import matplotlib.pyplot as plt
 from matplotlib.colors import same_color
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 
-__all__ = ["plot_vae_architecture"]
+__all__ = ["plot_vae_architecture", "plot_training_history", "plot_imputed_distributions",
+           "plot_missingness_by_cluster"]
 
 # Above this many clusters a per-cluster stack shows C0..C{_HEAD-1}, an ellipsis and C{K-1}.
 _MAX_FULL_STACK = 8
@@ -248,3 +258,232 @@ def plot_vae_architecture(
     if _is_interactive_backend():
         plt.show()
     return None
+
+
+# ---------------------------------------------------------------------- run figures
+def _save(fig, save_path):
+    if save_path is not None:
+        fig.savefig(os.fspath(save_path), bbox_inches="tight")
+    return fig
+
+
+def plot_training_history(history, title=None, figsize=(10, 6), log_scale=True, save_path=None):
+    """Training loss and validation error across the initial phase and every refit loop.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        ``model.training_history_`` (or ``run_cissvae(..., return_history=True)``):
+        columns ``phase``, ``loop``, ``epoch``, ``train_loss``,
+        ``imputation_error``, ``selected``.
+    title : str, optional
+        Defaults to ``"Training history"``.
+    figsize : tuple of float, default (10, 6)
+    log_scale : bool, default True
+        Logarithmic y axes (when every plotted value is positive).
+    save_path : str or os.PathLike, optional
+        Where to save the figure (format from the extension).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes sharing the epoch axis: the training loss per epoch (top) and
+        the validation error (bottom), refit loops shaded alternately, the
+        selected model marked with a star and a vertical line.
+    """
+    import numpy as np
+    import pandas as pd
+
+    need = {"phase", "loop", "epoch", "train_loss", "imputation_error"}
+    if not isinstance(history, pd.DataFrame) or not need <= set(history.columns):
+        raise ValueError(f"`history` must be a training history DataFrame with columns {sorted(need)}")
+    if history.empty:
+        raise ValueError("`history` is empty: nothing to plot")
+    h = history.reset_index(drop=True)
+    fig, (ax_loss, ax_val) = plt.subplots(2, 1, figsize=figsize, sharex=True)
+    epochs = h[h["train_loss"].notna()]
+    for phase, color in (("initial", "tab:blue"), ("refit", "tab:orange")):
+        part = epochs[epochs["phase"] == phase]
+        if len(part):
+            ax_loss.plot(part["epoch"], part["train_loss"], ".", ms=2, color=color, label=f"{phase} phase")
+    ax_loss.set_ylabel("training loss")
+    val = h[h["imputation_error"].notna()]
+    init = val[(val["phase"] == "initial")]
+    if len(init):
+        ax_val.plot(init["epoch"], init["imputation_error"], "o-", ms=3, color="tab:blue",
+                    label="initial phase (every validation)")
+    refit_val = val[val["phase"] == "refit"]
+    # One point per loop end: the last validation row of each refit loop (loop 0 = the initial model).
+    ends = refit_val.groupby("loop", sort=True).tail(1) if len(refit_val) else refit_val
+    if len(ends):
+        ax_val.plot(ends["epoch"], ends["imputation_error"], "s-", ms=4, color="tab:orange",
+                    label="end of each refit loop")
+    loops = sorted(int(x) for x in h.loc[h["phase"] == "refit", "loop"].unique() if x > 0)
+    for loop in loops:
+        span = h[(h["phase"] == "refit") & (h["loop"] == loop)]["epoch"]
+        if len(span) and loop % 2 == 1:
+            for ax in (ax_loss, ax_val):
+                ax.axvspan(span.min() - 0.5, span.max() + 0.5, color="0.92", zorder=0)
+    sel = h[h["selected"].eq(True)] if "selected" in h.columns else h.iloc[:0]
+    if len(sel):
+        row = sel.iloc[-1]
+        label = "selected: initial model" if int(row["loop"]) == 0 else f"selected: refit loop {int(row['loop'])}"
+        ax_val.plot([row["epoch"]], [row["imputation_error"]], "*", ms=16, color="tab:red", zorder=5, label=label)
+        for ax in (ax_loss, ax_val):
+            ax.axvline(row["epoch"], color="tab:red", ls="--", lw=1)
+    if log_scale:
+        for ax, col in ((ax_loss, epochs["train_loss"]), (ax_val, val["imputation_error"])):
+            v = np.asarray(col, dtype=float)
+            if len(v) and np.all(v[np.isfinite(v)] > 0):
+                ax.set_yscale("log")
+    ax_val.set_ylabel("validation error")
+    ax_val.set_xlabel("epoch")
+    for ax in (ax_loss, ax_val):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper right", fontsize=9)
+        ax.grid(True, alpha=0.3)
+    ax_loss.set_title("Training history" if title is None else title)
+    fig.tight_layout()
+    return _save(fig, save_path)
+
+
+def plot_imputed_distributions(original, imputed, columns=None, bins=30, ncols=4, max_columns=16, figsize=None,
+                               title=None, color_observed="tab:blue", color_imputed="tab:orange", save_path=None):
+    """Imputed versus observed values, one histogram panel per column.
+
+    Parameters
+    ----------
+    original : pandas.DataFrame
+        The table with missing cells.
+    imputed : pandas.DataFrame
+        The imputed table (same index and columns).
+    columns : list of str, optional
+        Columns to draw; default: the numeric columns that had missing cells,
+        at most ``max_columns`` of them (those with the most missing first).
+    bins : int, default 30
+    ncols : int, default 4
+        Panels per row.
+    max_columns : int, default 16
+    figsize : tuple of float, optional
+        Default: 3.2 x 2.6 inches per panel.
+    title : str, optional
+        Defaults to ``"Observed and imputed values"``.
+    color_observed, color_imputed : color
+    save_path : str or os.PathLike, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per column, each with the density of the observed cells and
+        of the imputed cells over shared bins.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(original, pd.DataFrame) or not isinstance(imputed, pd.DataFrame):
+        raise TypeError("`original` and `imputed` must be DataFrames")
+    if original.shape != imputed.shape or list(original.columns) != list(imputed.columns):
+        raise ValueError(f"`original` {original.shape} and `imputed` {imputed.shape} must have the same shape "
+                         "and columns")
+    if columns is None:
+        miss = original.isna().sum()
+        numeric = [c for c in original.columns if pd.api.types.is_numeric_dtype(imputed[c]) and miss[c] > 0]
+        columns = sorted(numeric, key=lambda c: -miss[c])[:max_columns]
+        columns = [c for c in original.columns if c in set(columns)]
+    else:
+        unknown = [c for c in columns if c not in original.columns]
+        if unknown:
+            raise ValueError(f"unknown columns: {unknown!r}")
+        columns = list(columns)
+    if not columns:
+        raise ValueError("no column to draw: no numeric column has missing cells")
+    n = len(columns)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (3.2 * ncols, 2.6 * nrows), squeeze=False)
+    for ax, col in zip(axes.flat, columns):
+        was_missing = original[col].isna().to_numpy()
+        obs = pd.to_numeric(original[col][~was_missing], errors="coerce").dropna().to_numpy(dtype=float)
+        imp = pd.to_numeric(imputed[col][was_missing], errors="coerce").dropna().to_numpy(dtype=float)
+        both = np.concatenate([obs, imp])
+        if len(both) and np.ptp(both) > 0:
+            edges = np.histogram_bin_edges(both, bins=bins)
+        else:
+            edges = bins
+        if len(obs):
+            ax.hist(obs, bins=edges, density=True, alpha=0.5, color=color_observed, label=f"observed ({len(obs)})")
+        if len(imp):
+            ax.hist(imp, bins=edges, density=True, alpha=0.5, color=color_imputed, label=f"imputed ({len(imp)})")
+        ax.set_title(str(col), fontsize=10)
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.set_axis_off()
+    fig.suptitle("Observed and imputed values" if title is None else title)
+    fig.tight_layout()
+    return _save(fig, save_path)
+
+
+def plot_missingness_by_cluster(data, clusters, columns=None, title=None, figsize=None, cmap="viridis",
+                                annotate=None, save_path=None):
+    """Heatmap of the fraction of missing cells per column (x) and cluster (y).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or array-like of shape (n_rows, n_columns)
+        The table with missing cells (NaN/None).
+    clusters : array-like of shape (n_rows,)
+        The cluster label of each row.
+    columns : list, optional
+        Columns to draw (default: all).
+    title : str, optional
+        Defaults to ``"Fraction missing by cluster"``.
+    figsize : tuple of float, optional
+        Default grows with the number of columns and clusters.
+    cmap : str or Colormap, default "viridis"
+    annotate : bool, optional
+        Write each fraction in its cell; default when the grid is small.
+    save_path : str or os.PathLike, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The heatmap, with the row count of each cluster in its label and a
+        colour bar from 0 to 1.
+    """
+    import numpy as np
+    import pandas as pd
+
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(np.asarray(data, dtype=float))
+    if columns is not None:
+        frame = frame[list(columns)]
+    labels = np.asarray(clusters).reshape(-1)
+    if len(labels) != len(frame):
+        raise ValueError(f"`clusters` has {len(labels)} labels, but the data has {len(frame)} rows")
+    if frame.shape[1] == 0 or len(frame) == 0:
+        raise ValueError("`data` is empty: nothing to plot")
+    miss = frame.isna().groupby(labels).mean()
+    sizes = pd.Series(labels).value_counts()
+    fig_w = max(6.0, 0.35 * miss.shape[1] + 2.5)
+    fig_h = max(3.0, 0.45 * miss.shape[0] + 1.8)
+    fig, ax = plt.subplots(figsize=figsize or (fig_w, fig_h))
+    im = ax.imshow(miss.to_numpy(dtype=float), aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0,
+                   interpolation="nearest")
+    ax.set_xticks(range(miss.shape[1]))
+    ax.set_xticklabels([str(c) for c in miss.columns], rotation=90, fontsize=8)
+    ax.set_yticks(range(miss.shape[0]))
+    ax.set_yticklabels([f"{k} (n={sizes[k]})" for k in miss.index], fontsize=9)
+    ax.set_xlabel("column")
+    ax.set_ylabel("cluster")
+    if annotate is None:
+        annotate = miss.size <= 300
+    if annotate:
+        values = miss.to_numpy(dtype=float)
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if values[i, j] < 0.5 else "black")
+    fig.colorbar(im, ax=ax, label="fraction missing")
+    ax.set_title("Fraction missing by cluster" if title is None else title)
+    fig.tight_layout()
+    return _save(fig, save_path)
