@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import sys
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -421,8 +422,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
-    for path in write_cohort(simulate_cohort(seed=args.seed), args.out_dir):
-        print(path)
+    written = write_cohort(simulate_cohort(seed=args.seed), args.out_dir)
+    sys.stdout.write("".join(f"{path}\n" for path in written))
 
 
 if __name__ == "__main__":
