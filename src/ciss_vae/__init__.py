@@ -4,10 +4,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ciss_vae.clustering import MissingnessClusterer, cluster_on_missing, cluster_on_missing_prop
 from ciss_vae.dataset import ClusterDataset
+from ciss_vae.imputer import CISSVAEImputer
 from ciss_vae.losses import loss_function
 from ciss_vae.model import CISSVAE
 from ciss_vae.pipeline import run_cissvae
 from ciss_vae.plots import plot_vae_architecture
+from ciss_vae.pooling import PooledEstimate, pool
 from ciss_vae.proportions import MissingnessMatrix, create_missingness_prop_matrix
 from ciss_vae.tuning import SearchSpace, autotune
 from ciss_vae.stepwise import (
@@ -26,9 +28,11 @@ except PackageNotFoundError:
 
 __all__ = [
     "CISSVAE",
+    "CISSVAEImputer",
     "ClusterDataset",
     "MissingnessClusterer",
     "MissingnessMatrix",
+    "PooledEstimate",
     "SearchSpace",
     "autotune",
     "cluster_on_missing",
@@ -40,6 +44,7 @@ __all__ = [
     "impute_and_refit_loop",
     "loss_function",
     "plot_vae_architecture",
+    "pool",
     "run_cissvae",
     "train_vae_initial",
     "train_vae_refit",
