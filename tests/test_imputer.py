@@ -67,7 +67,7 @@ def test_fit_transform_with_given_clusters_is_run_cissvae(table):
     pd.testing.assert_frame_equal(out, ref)
 
 
-def test_fit_keeps_no_training_rows(fitted):
+def test_fitted_attributes(fitted):
     imp, train, _ = fitted
     assert len(imp.schema_.original) == 0
     assert imp.means_.shape == (6,) and imp.stds_.shape == (6,)

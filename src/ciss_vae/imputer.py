@@ -153,7 +153,11 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     def fit_transform(self, X, y=None, clusters=None):
         """Fit and return the imputed training table: exactly ``run_cissvae(X, <same settings>)``'s table.
 
-        (For an ndarray or tensor, its values as a float64 ndarray.)
+        (For an ndarray or tensor, its values as a float64 ndarray.) This is the
+        model applied to the fill it was selected on during training, with the
+        validation cells hidden; ``fit(X).transform(X)`` instead imputes the
+        rows afresh with every observed cell as input, so on rows with
+        missing cells the two differ slightly.
         """
         self.fit(X, y, clusters=clusters)
         out = self.fit_output_
