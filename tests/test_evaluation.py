@@ -225,3 +225,14 @@ def test_compare_same_masks_markdown_plot(table):
     assert isinstance(res.plot(), Figure)
     with pytest.raises(ValueError, match="unknown method"):
         compare({"t": small}, methods=["nope"])
+
+
+def test_compare_reports_failures(table):
+    def boom(amputed, seed):
+        raise RuntimeError("no")
+
+    res = compare({"t": table.iloc[:60]}, mechanisms=["MCAR"], seeds=[0],
+                  methods={"Mean": default_methods()["Mean"], "boom": boom})
+    assert res.table.set_index("method").loc["boom", "error"] == "RuntimeError: no"
+    assert "failed" in res.markdown()
+    assert res.markdown("accuracy", higher_is_better=True).count("| t |") == 0  # no binary column: row left out

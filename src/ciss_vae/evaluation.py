@@ -277,14 +277,18 @@ class ComparisonResult:
         out = g[metric].agg(["mean", "std", "count"]).join(g["seconds"].mean().rename("seconds"))
         return out.reset_index()
 
-    def markdown(self, metric="std_rmse", digits=3):
+    def markdown(self, metric="std_rmse", digits=3, higher_is_better=False):
         """Markdown table: one row per dataset, mechanism and rate, one column per method.
 
         Cells are ``mean ± std`` over seeds of ``metric`` (column ``seeds``: how many); the best mean of each
-        row is in bold; the last rows give each method's mean rank and mean
+        row (lowest, or highest with ``higher_is_better``) is in bold; rows where no method has a value
+        are left out; "failed" marks a method that raised; the last rows give each method's mean rank and mean
         seconds.
         """
         s = self.summary(metric)
+        err = self.table["error"].fillna("") if "error" in self.table else pd.Series("", index=self.table.index)
+        failed = set(self.table.loc[err != "", ["dataset", "mechanism", "rate", "method"]].itertuples(
+            index=False, name=None))
         methods = list(dict.fromkeys(self.table["method"]))
         lines = [f"| dataset | mechanism | rate | seeds | {' | '.join(methods)} |",
                  "|---|---|---|---|" + "---|" * len(methods)]
@@ -293,15 +297,17 @@ class ComparisonResult:
             means = dict(zip(grp["method"], grp["mean"]))
             stds = dict(zip(grp["method"], grp["std"]))
             finite = {m: v for m, v in means.items() if np.isfinite(v)}
-            best = min(finite, key=finite.get) if finite else None
-            r = pd.Series(finite).rank()
+            if not finite and not any((ds, mech, rate, m) in failed for m in methods):
+                continue
+            best = (max if higher_is_better else min)(finite, key=finite.get) if finite else None
+            r = pd.Series(finite).rank(ascending=not higher_is_better)
             for m in r.index:
                 ranks[m].append(r[m])
             cells = []
             for m in methods:
                 v = means.get(m, np.nan)
                 if not np.isfinite(v):
-                    cells.append("failed" if m in means else "")
+                    cells.append("failed" if (ds, mech, rate, m) in failed else "")
                     continue
                 sd = stds.get(m, np.nan)
                 txt = f"{v:.{digits}f}" + (f" ± {sd:.{digits}f}" if np.isfinite(sd) else "")
