@@ -13,6 +13,7 @@ from ciss_vae.dataset import ClusterDataset
 from ciss_vae.engine import Generators, Phase, TrainingData, fit, predict_logits, resolve_device
 from ciss_vae.model import CISSVAE
 from ciss_vae.output import imputed_frame
+from ciss_vae.progress import TrainingProgress
 from ciss_vae.schema import _to_frame, resolve_columns
 
 logger = logging.getLogger("ciss_vae")
@@ -324,8 +325,6 @@ def run_cissvae(
         refit = Phase(epochs if epochs_per_loop is None else epochs_per_loop, initial_lr_refit,
                       decay_factor if decay_factor_refit is None else decay_factor_refit,
                       beta if beta_refit is None else beta_refit, weight_decay, batch_size, precision)
-        from ciss_vae.progress import TrainingProgress
-
         with TrainingProgress(epochs, epochs_per_loop, max_loops, enabled=show_progress,
                               on_epoch=_epoch_logger() if verbose else None) as progress:
             imputed_df, model, fill = train_on_dataset(
