@@ -9,11 +9,13 @@ import sys
 import numpy as np
 import torch
 
+from ciss_vae.clustering import cluster_on_missing
 from ciss_vae.dataset import ClusterDataset
 from ciss_vae.engine import Generators, Phase, TrainingData, fit, predict_logits, resolve_device
 from ciss_vae.model import CISSVAE
 from ciss_vae.output import imputed_frame
 from ciss_vae.progress import TrainingProgress
+from ciss_vae.proportions import cluster_on_missing_prop
 from ciss_vae.schema import _to_frame, resolve_columns
 
 logger = logging.getLogger("ciss_vae")
@@ -358,22 +360,17 @@ def _epoch_logger():
 
 
 def _cluster(data, columns_ignore, n_clusters, seed, k_neighbors, resolution, objective, prop_matrix, scale):
-    try:
-        from ciss_vae import clustering
-    except ImportError as exc:
-        raise ImportError("clustering needs extra packages: pip install ciss-vae[clustering]") from exc
+    """Cluster labels and silhouette from the missingness pattern (or a proportion matrix); logs the result."""
     opts = {k: v for k, v in dict(k_neighbors=k_neighbors, leiden_resolution=resolution,
                                   leiden_objective=objective).items() if v is not None}
     if prop_matrix is not None:
-        labels, sil = clustering.cluster_on_missing_prop(prop_matrix, n_clusters=n_clusters, seed=seed,
-                                                         scale_features=scale, **opts)
-    else:
-        frame, kind = _to_frame(data)
-        ignore = resolve_columns(columns_ignore, list(frame.columns), "columns_ignore", is_frame=kind == "frame")
-        cols = [frame.columns[i] for i in ignore] if kind == "frame" else ignore
-        labels, sil = clustering.cluster_on_missing(data, cols_ignore=cols or None, n_clusters=n_clusters,
-                                                    seed=seed, **opts)
-    sizes = np.bincount(labels)
-    logger.info("clustering found %d clusters (sizes %s), silhouette %s", len(sizes), sizes.tolist(),
-                "n/a" if sil is None else f"{sil:.3f}")
-    return labels, sil
+        labels, sil = cluster_on_missing_prop(prop_matrix, n_clusters=n_clusters, seed=seed, scale_features=scale,
+                                              **opts)
+        sizes = np.bincount(labels)
+        logger.info("clustering found %d clusters (sizes %s), silhouette %s", len(sizes), sizes.tolist(),
+                    "n/a" if sil is None else f"{sil:.3f}")
+        return labels, sil
+    frame, kind = _to_frame(data)
+    ignore = resolve_columns(columns_ignore, list(frame.columns), "columns_ignore", is_frame=kind == "frame")
+    cols = [frame.columns[i] for i in ignore] if kind == "frame" else ignore
+    return cluster_on_missing(data, cols_ignore=cols or None, n_clusters=n_clusters, seed=seed, **opts)
