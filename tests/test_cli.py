@@ -248,13 +248,13 @@ def test_progress_bars_finish_under_early_stopping():
             super().__init__(*a, **k)
             seen.append(self)
 
-    import ciss_vae.progress as progress_mod
+    import ciss_vae.pipeline as pipeline_mod
 
     try:
-        progress_mod.TrainingProgress, saved = Recording, progress_mod.TrainingProgress
+        pipeline_mod.TrainingProgress, saved = Recording, pipeline_mod.TrainingProgress
         shown = run_cissvae(data, clusters=clusters, show_progress=True, return_model=False, **kw)
     finally:
-        progress_mod.TrainingProgress = saved
+        pipeline_mod.TrainingProgress = saved
     pd.testing.assert_frame_equal(plain, shown)  # display only: same imputation
     bar = seen[0]._progress
     assert bar is None  # stopped
