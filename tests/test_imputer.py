@@ -370,3 +370,17 @@ def test_unfitted_and_unsaveable(tmp_path):
         CISSVAEImputer().transform(np.zeros((2, 2)))
     with pytest.raises(NotFittedError):
         CISSVAEImputer().save(tmp_path)
+
+
+def test_constructor_defaults_are_run_cissvaes():
+    import inspect
+
+    from ciss_vae.imputer import CISSVAEImputer
+    from ciss_vae.pipeline import run_cissvae
+
+    ours = inspect.signature(CISSVAEImputer.__init__).parameters
+    theirs = inspect.signature(run_cissvae).parameters
+    shared = set(ours) & set(theirs) - {"self"}
+    assert len(shared) > 35
+    for name in shared:
+        assert ours[name].default == theirs[name].default, name
