@@ -280,7 +280,12 @@ class TableSchema:
             col = out.iloc[:, c]
             new = self._fill_dtype(col, j)
             values = col.astype(new).to_numpy(copy=True) if new != col.dtype else col.to_numpy(copy=True)
-            values[rows] = filled[rows, j]
+            fill = filled[rows, j]
+            if isinstance(new, pd.BooleanDtype):
+                fill = fill >= 0.5
+            elif pd.api.types.is_integer_dtype(new):
+                fill = np.rint(fill).astype(np.int64)
+            values[rows] = fill
             out.isetitem(c, pd.Series(values, index=out.index, dtype=new))
         return out
 
