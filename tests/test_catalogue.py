@@ -42,6 +42,7 @@ RESULTS = {
     "batch_size larger than the table": lambda: run(DATA, batch_size=10_000),
     "zero epochs": lambda: run(DATA, epochs=0, epochs_per_loop=0),
     "tensor input": lambda: run(torch.tensor(DATA.to_numpy())),
+    "one complete row": lambda: run(DATA.fillna(1.0).iloc[:1], clusters=[0]),
 }
 
 
@@ -87,6 +88,8 @@ ERRORS = [
     ("unavailable device", lambda: run(DATA, device="cuda:0") if not torch.cuda.is_available()
      else pytest.skip("CUDA present"), ValueError, "CUDA is not available"),
     ("non-table data", lambda: run("a.csv"), TypeError, "DataFrame"),
+    ("one row with a missing cell", lambda: run(DATA.iloc[[1]].assign(x0=np.nan), clusters=[0]), ValueError,
+     "'x0'.*no observed"),
 ]
 
 
@@ -94,3 +97,82 @@ ERRORS = [
 def test_bad_input_gives_a_clear_error(case, call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# ---------------------------------------------------------------- the other faces
+def _imputer():
+    from ciss_vae import CISSVAEImputer
+
+    settings = {k: v for k, v in FAST.items() if k != "print_dataset"}
+    return CISSVAEImputer(**settings).fit(DATA, clusters=CLUSTERS)
+
+
+def _tiny_space():
+    from ciss_vae import SearchSpace
+
+    return SearchSpace(num_epochs=1, epochs_per_loop=1, refit_loops=1, hidden_dims=[8], latent_dim=2,
+                       num_hidden_layers=1, batch_size=64)
+
+
+def _cli(tmp_path, text):
+    import subprocess
+    import sys
+
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    return subprocess.run([sys.executable, "-m", "ciss_vae.cli", "impute", str(path), "-o", str(tmp_path / "o.csv")],
+                          capture_output=True, text=True)
+
+
+OTHER_ERRORS = [
+    ("clustering: empty table", lambda: __import__("ciss_vae").cluster_on_missing(DATA.iloc[:0]), ValueError,
+     "no rows"),
+    ("clustering: n_clusters above the distinct patterns",
+     lambda: __import__("ciss_vae").cluster_on_missing(DATA, n_clusters=500), ValueError, "distinct"),
+    ("clustering: unknown cols_ignore", lambda: __import__("ciss_vae").cluster_on_missing(DATA, cols_ignore=["zz"]),
+     ValueError, "zz"),
+    ("imputer: extra column", lambda: _imputer().transform(DATA.assign(extra=1.0)), ValueError, "extra"),
+    ("imputer: missing column", lambda: _imputer().transform(DATA.drop(columns="x1")), ValueError, "x1"),
+    ("imputer: text in a column", lambda: _imputer().transform(DATA.assign(x1="a")), TypeError, "'x1'.*not numeric"),
+    ("search space: reversed range", lambda: __import__("ciss_vae").SearchSpace(lr=(1e-2, 1e-4)), ValueError, "lr"),
+    ("search space: unknown placement",
+     lambda: __import__("ciss_vae").SearchSpace(encoder_shared_placement="middle"), ValueError, "middle"),
+    ("autotune: a DataFrame instead of a dataset",
+     lambda: __import__("ciss_vae").autotune(_tiny_space(), DATA, n_trials=1), TypeError, "ClusterDataset"),
+    ("autotune: negative trials",
+     lambda: __import__("ciss_vae").autotune(_tiny_space(), __import__("ciss_vae").ClusterDataset(DATA, CLUSTERS),
+                                             n_trials=-1), ValueError, "n_trials"),
+    ("autotune: zero trials on a new study",
+     lambda: __import__("ciss_vae").autotune(_tiny_space(), __import__("ciss_vae").ClusterDataset(DATA, CLUSTERS),
+                                             n_trials=0, device_preference="cpu"), RuntimeError, "no trial"),
+]
+
+
+@pytest.mark.parametrize("case, call, error, message", OTHER_ERRORS, ids=[e[0] for e in OTHER_ERRORS])
+def test_bad_input_to_the_other_faces_gives_a_clear_error(case, call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_clustering_without_missing_values_or_with_one_row_gives_one_cluster():
+    from ciss_vae import cluster_on_missing
+
+    labels, silhouette = cluster_on_missing(DATA.fillna(0.0))
+    assert set(labels) == {0} and silhouette is None
+    assert cluster_on_missing(DATA.iloc[:1])[0].tolist() == [0]
+
+
+def test_imputer_keeps_dtypes_and_fills_an_all_missing_row():
+    imputer = _imputer()
+    rows = DATA.astype("float32")
+    rows.iloc[0] = np.nan
+    out = imputer.transform(rows)
+    assert (out.dtypes == "float32").all() and out.iloc[0].notna().all()
+
+
+@pytest.mark.parametrize("text, message", [("", "empty"), ('a,b\n1,2,3\n"x\n', "cannot read")])
+def test_cli_rejects_an_empty_or_malformed_file_in_one_line(tmp_path, text, message):
+    result = _cli(tmp_path, text)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ciss-vae: error:") and message in lines[0]

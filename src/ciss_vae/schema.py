@@ -42,7 +42,7 @@ def _numeric_column(col: pd.Series, name) -> np.ndarray:
         )
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         return col.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
-    if pd.api.types.is_object_dtype(dtype):
+    if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
         converted = pd.to_numeric(col, errors="coerce")
         bad = converted.isna() & col.notna()
         if not bad.any():

@@ -144,6 +144,9 @@ def autotune(search_space, train_dataset, save_model_path=None, save_search_spac
         raise ValueError(f"`max_exhaustive_orders` must be a positive integer, got {max_exhaustive_orders!r}")
     if storage is not None and optuna_dashboard_db is not None:
         raise ValueError("give `storage` or `optuna_dashboard_db`, not both")
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0):
+        raise ValueError(f"`n_trials` must be a non-negative integer (0 reloads a stored study's best trial), "
+                         f"got {n_trials!r}")
 
     with report_to_stderr(verbose, logging.INFO):
         seed = resolve_seed(seed)
