@@ -45,10 +45,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ciss_vae.clustering import MissingnessClusterer
 from ciss_vae.engine import TrainingData, activate, predict_logits
 from ciss_vae.losses import ColumnKinds
 from ciss_vae.output import output_values
-from ciss_vae.schema import TableSchema, _to_frame, resolve_columns
+from ciss_vae.pipeline import ignored_for_clustering, report_to_stderr, resolve_seed, run_cissvae
+from ciss_vae.schema import TableSchema, _to_frame
 
 logger = logging.getLogger(__name__)
 
@@ -315,7 +317,6 @@ class CISSVAEImputer(_ImputerBase):
         settings, so that the imputed training table (``fit_output_``) is the
         one ``run_cissvae`` returns. ``y`` is ignored.
         """
-        from ciss_vae.pipeline import report_to_stderr, resolve_seed, run_cissvae
 
         X = self._check_input(X, reset=True)
         frame, kind = _to_frame(X)
@@ -326,7 +327,7 @@ class CISSVAEImputer(_ImputerBase):
         settings["seed"] = seed
         self.clusterer_ = None
         if clusters is None:
-            self.clusterer_ = self._fit_clusterer(X, frame, kind, seed)
+            self.clusterer_ = self._fit_clusterer(X, seed)
             clusters = self.clusterer_.labels_
         imputed, model, dataset = run_cissvae(
             X, clusters=clusters, print_dataset=self.verbose, return_model=True, return_dataset=True,
@@ -360,17 +361,12 @@ class CISSVAEImputer(_ImputerBase):
         validate_data(self, X, reset=reset, skip_check_array=True)
         return X
 
-    def _fit_clusterer(self, X, frame, kind, seed):
-        try:
-            from ciss_vae.clustering import MissingnessClusterer
-        except ImportError as exc:  # pragma: no cover
-            raise ImportError("clustering needs extra packages: pip install ciss-vae[clustering]") from exc
-        ignore = resolve_columns(self.columns_ignore, list(frame.columns), "columns_ignore", is_frame=kind == "frame")
-        cols = [frame.columns[i] for i in ignore] if kind == "frame" else ignore
+    def _fit_clusterer(self, X, seed):
         opts = {k: v for k, v in dict(k_neighbors=self.k_neighbors, leiden_resolution=self.leiden_resolution,
                                       leiden_objective=self.leiden_objective).items() if v is not None}
         # as run_cissvae's clustering (cluster_on_missing), keeping the fitted clusterer
-        return MissingnessClusterer(self.n_clusters, cols_ignore=cols or None, seed=seed, **opts).fit(X)
+        return MissingnessClusterer(self.n_clusters, cols_ignore=ignored_for_clustering(X, self.columns_ignore),
+                                    seed=seed, **opts).fit(X)
 
     @staticmethod
     def _residual_std(model, dataset) -> np.ndarray:

@@ -370,7 +370,13 @@ def _cluster(data, columns_ignore, n_clusters, seed, k_neighbors, resolution, ob
         logger.info("clustering found %d clusters (sizes %s), silhouette %s", len(sizes), sizes.tolist(),
                     "n/a" if sil is None else f"{sil:.3f}")
         return labels, sil
+    return cluster_on_missing(data, cols_ignore=ignored_for_clustering(data, columns_ignore), n_clusters=n_clusters,
+                              seed=seed, **opts)
+
+
+def ignored_for_clustering(data, columns_ignore):
+    """``columns_ignore`` as clustering takes it: labels for a DataFrame, positions otherwise; None if empty."""
     frame, kind = _to_frame(data)
     ignore = resolve_columns(columns_ignore, list(frame.columns), "columns_ignore", is_frame=kind == "frame")
     cols = [frame.columns[i] for i in ignore] if kind == "frame" else ignore
-    return cluster_on_missing(data, cols_ignore=cols or None, n_clusters=n_clusters, seed=seed, **opts)
+    return cols or None
