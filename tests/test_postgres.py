@@ -98,8 +98,13 @@ def test_postgres_two_workers_share_a_study_and_retry_a_killed_workers_trial(pos
             for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
                 mine = t.user_attrs.get("worker", "").endswith(f":{victim.pid}")
                 if mine and _finished(tmp_path / "b.log"):  # kill it after it finished a trial, mid-trial
-                    victim.send_signal(signal.SIGKILL)
-                    killed = t.number
+                    victim.send_signal(signal.SIGSTOP)  # freeze first, then make sure the trial is still running
+                    time.sleep(0.5)  # let any write already on its way reach the server
+                    if storage.get_trial(t._trial_id).state == optuna.trial.TrialState.RUNNING:
+                        victim.send_signal(signal.SIGKILL)
+                        killed = t.number
+                    else:
+                        victim.send_signal(signal.SIGCONT)
                     break
         victim.wait(30)
         assert killed is not None, "the victim worker never ran a trial: " + (tmp_path / "b.log").read_text()[-3000:]
