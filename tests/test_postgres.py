@@ -83,7 +83,7 @@ def _finished(log_path):
 def test_postgres_two_workers_share_a_study_and_retry_a_killed_workers_trial(postgres_url, tmp_path):
     study_name = "two_workers"
     logs = {k: open(tmp_path / f"{k}.log", "w") for k in ("a", "b")}
-    survivor = _start(postgres_url, study_name, 10, tmp_path / "a.parquet", logs["a"])
+    survivor = _start(postgres_url, study_name, 20, tmp_path / "a.parquet", logs["a"])
     victim = _start(postgres_url, study_name, 8, tmp_path / "b.parquet", logs["b"])
     storage = optuna.storages.RDBStorage(postgres_url)
     try:
@@ -123,7 +123,7 @@ def test_postgres_two_workers_share_a_study_and_retry_a_killed_workers_trial(pos
     print(pd.DataFrame([(t.number, t.state.name, t.value, t.user_attrs.get("worker"), t.system_attrs.get("failed_trial"))
                         for t in study.trials], columns=["trial", "state", "value", "worker", "retry_of"]).to_string())
     # Every finished trial is in the study, COMPLETE, and was run by one worker only.
-    assert len(finished_a) == 10 and not finished_a & finished_b
+    assert len(finished_a) == 20 and not finished_a & finished_b
     assert all(trials[n].state == optuna.trial.TrialState.COMPLETE for n in finished_a | finished_b)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert {t.number for t in complete} == finished_a | finished_b
