@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -352,6 +353,10 @@ def _guard(study, data: dict, space: SearchSpace, options: dict) -> None:
         if not any(k in attrs for k in marks):
             raise ValueError(f"study {study.study_name!r} already has trials that autotune did not record; "
                              "use another study_name")
+    deadline = time.monotonic() + 10
+    while not all(k in attrs for k in marks) and time.monotonic() < deadline:
+        time.sleep(0.1)  # another worker is writing its marks right now
+        attrs = study.user_attrs
     diffs = []
     old = attrs.get("ciss_vae_data", {})
     parts = [k for k in data if old.get(k) != data[k]]
