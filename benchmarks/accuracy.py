@@ -21,6 +21,7 @@ is rewritten, marked partial, after each finished unit.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -87,8 +88,8 @@ def write_markdown(path, result: ComparisonResult, command, wall, args, complete
         command,
         "```",
         "",
-        f"Wall time: {wall:.0f} s ({wall / 60:.1f} min) on a 2-core machine shared with other jobs"
-        + (" (longest of the runs above, which went in parallel)." if getattr(args, "from_csv", None) else "."),
+        f"Wall time: {wall:.0f} s ({wall / 60:.1f} min) on a {os.cpu_count()}-core machine"
+        + (" (longest of the runs above, which went in parallel)." if len(getattr(args, "from_csv", None) or []) > 1 else "."),
         "",
         "## Standardised RMSE (lower is better)",
         "",

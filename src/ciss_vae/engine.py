@@ -228,6 +228,14 @@ def make_adam(model, lr: float, weight_decay: float) -> torch.optim.Adam:
 
     The fused update touches every parameter once, which matters with many
     per-cluster replicas (K = 1000 gives ~36M parameters for the default widths).
+
+    One optimizer covers each stacked ``[K, in, out]`` weight, so a replica whose
+    cluster has no row in a batch still takes that step (zero gradient plus the
+    L2 term, moved by its Adam moments). The published per-cluster modules skip
+    it (their gradient is None). The two agree whenever every cluster has a row
+    in every batch: always with the default ``batch_size=4000`` on tables of up
+    to 4000 rows; otherwise a cluster of m rows misses a batch with probability
+    about ``(1 - batch_size / n_rows) ** m``.
     """
     params = list(model.parameters())
     try:
