@@ -68,6 +68,8 @@ def write_markdown(path, result: ComparisonResult, command, wall, args, complete
     lines = ["# Imputation accuracy benchmark", ""]
     if getattr(args, "preface", None) and Path(args.preface).exists():
         lines += [Path(args.preface).read_text().rstrip(), ""]
+    for name, why in getattr(args, "skipped", {}).items():
+        lines += [f"**Skipped: {name}** ({why}).", ""]
     if not complete:
         lines += ["**PARTIAL RESULTS: the run was still in progress (or stopped) when this file was written.**", ""]
     lines += [
@@ -185,6 +187,7 @@ def main(argv=None):
     for name in args.datasets:
         if name == "reference_example" and not (Path(args.reference_dir) / "df_complete.csv").exists():
             load(name, args.reference_dir)  # prints the skip message
+            args.skipped = {name: f"{Path(args.reference_dir) / 'df_complete.csv'} not found"}
             continue
         names.append(name)
     units = [(n, m, s) for n in names for m in args.mechanisms for s in args.seeds]

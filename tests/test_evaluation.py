@@ -237,3 +237,26 @@ def test_compare_reports_failures(table):
     assert "failed" in res.markdown()
     # no binary column: Mean has no accuracy (empty cell), the failure is still shown
     assert "| t | MCAR | 0.3 | 0 |  | failed |" in res.markdown("accuracy", higher_is_better=True)
+
+
+def test_accuracy_benchmark_script_writes_tables_and_says_what_it_skipped(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("accuracy_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out, csv = tmp_path / "b.md", tmp_path / "b.csv"
+    rc = bench.main(["--datasets", "wine", "reference_example", "--reference-dir", str(tmp_path / "absent"),
+                     "--mechanisms", "MCAR", "MNAR", "--seeds", "0", "1", "--methods", "Mean", "KNN",
+                     "--jobs", "1", "--out", str(out), "--csv", str(csv)])
+    assert rc == 0
+    text = out.read_text()
+    assert "**Skipped: reference_example**" in text and "PARTIAL" not in text
+    tidy = pd.read_csv(csv)
+    assert len(tidy) == 2 * 2 * 2 and set(tidy["dataset"]) == {"wine"}
+    assert tidy.groupby(["mechanism", "seed"])["mask_id"].nunique().eq(1).all()
+    wide = tidy.pivot_table(index=["mechanism", "seed"], columns="method", values="std_rmse")
+    assert (wide["KNN"] < wide["Mean"]).all()
+    assert "| wine | MCAR | 0.3 | 2 |" in text
