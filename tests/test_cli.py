@@ -275,3 +275,12 @@ def test_progress_silent_when_not_a_terminal(capsys):
             p.on_epoch(dict(phase="initial", loop=0, epoch=e, train_loss=1.0))
     assert len(calls) == 3
     assert capsys.readouterr().err == ""
+
+
+def test_clip_to_observed_flag_reaches_run_cissvae():
+    from ciss_vae.cli.impute import _run_settings
+
+    parser = cli.build_parser()
+    assert _run_settings(parser.parse_args(["impute", "a.csv", "-o", "b.csv", "--clip-to-observed"]))[
+        "clip_to_observed"] is True
+    assert "clip_to_observed" not in _run_settings(parser.parse_args(["impute", "a.csv", "-o", "b.csv"]))

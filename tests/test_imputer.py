@@ -384,3 +384,27 @@ def test_constructor_defaults_are_run_cissvaes():
     assert len(shared) > 35
     for name in shared:
         assert ours[name].default == theirs[name].default, name
+
+
+def test_clip_to_observed_bounds_transform_and_draws_and_survives_save_load(tmp_path):
+    # x0 is censored from above: its missing cells lie beyond every observed x0, and x1, x2 say so.
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=400)
+    data = pd.DataFrame({"x0": 2 * z, "x1": z, "x2": -z + 0.1 * rng.normal(size=400), "x3": rng.normal(size=400)})
+    data.loc[z > 0.8, "x0"] = np.nan
+    data.loc[::7, "x3"] = np.nan
+    train, new = data.iloc[:300], data.iloc[300:]
+    settings = dict(SETTINGS, epochs=60, max_loops=1, epochs_per_loop=20, seed=0)
+    imp = CISSVAEImputer(**settings, clip_to_observed=True).fit(train, clusters=np.zeros(300, dtype=int))
+    np.testing.assert_allclose(imp.observed_min_, train.min().to_numpy())
+    np.testing.assert_allclose(imp.observed_max_, train.max().to_numpy())
+    missing = new.isna().to_numpy()
+    free = CISSVAEImputer(**settings).fit(train, clusters=np.zeros(300, dtype=int)).transform(new).to_numpy()
+    assert ((free > imp.observed_max_) & missing).any()
+    for out in [imp.transform(new), *imp.transform(new, n_draws=2)]:
+        v = out.to_numpy()
+        assert not (((v < imp.observed_min_) | (v > imp.observed_max_)) & missing).any()
+    imp.save(tmp_path / "m")
+    back = CISSVAEImputer.load(tmp_path / "m")
+    assert back.clip_to_observed is True
+    pd.testing.assert_frame_equal(back.transform(new), imp.transform(new))

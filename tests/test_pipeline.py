@@ -229,3 +229,25 @@ def test_clusters_from_a_missingness_proportion_matrix(fast):
     _, labels = run_cissvae(part, missingness_proportion_matrix=props, n_clusters=4, return_model=False,
                             return_clusters=True, **fast)
     assert adjusted_rand_score(truth[:1600], labels) > 0.95
+
+
+def test_clip_to_observed_clips_continuous_imputations_to_the_observed_range(fast):
+    # x0 is censored from above: its missing cells lie beyond every observed x0, and the other columns say so.
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=400)
+    data = pd.DataFrame({"x0": 2 * z, "x1": z, "x2": -z + 0.1 * rng.normal(size=400), "x3": rng.normal(size=400),
+                         "flag": (z > 0).astype(float)})
+    data.loc[z > 0.8, "x0"] = np.nan
+    data.loc[::7, "x3"] = np.nan
+    data.loc[::9, "flag"] = np.nan
+    kw = dict(fast, clusters=np.zeros(400, dtype=int), binary_feature_mask=["flag"], seed=0, return_model=False,
+              epochs=60, max_loops=1, epochs_per_loop=20)
+    free = run_cissvae(data, **kw)
+    clipped = run_cissvae(data, clip_to_observed=True, **kw)
+    cont = ["x0", "x1", "x2", "x3"]
+    lo, hi = data[cont].min(), data[cont].max()
+    assert (free["x0"] > hi["x0"]).any()  # the model extrapolates, so clipping has work to do
+    pd.testing.assert_frame_equal(clipped[cont], free[cont].clip(lower=lo, upper=hi, axis=1))
+    pd.testing.assert_series_equal(clipped["flag"], free["flag"])
+    with pytest.raises(TypeError, match="clip_to_observed"):
+        run_cissvae(data, clip_to_observed="yes", **kw)

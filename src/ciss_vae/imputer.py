@@ -48,7 +48,7 @@ from sklearn.utils.validation import (
 from ciss_vae.clustering import MissingnessClusterer
 from ciss_vae.engine import TrainingData, activate, predict_logits
 from ciss_vae.losses import ColumnKinds
-from ciss_vae.output import output_values
+from ciss_vae.output import observed_range, output_values
 from ciss_vae.pipeline import ignored_for_clustering, report_to_stderr, resolve_seed, run_cissvae
 from ciss_vae.schema import TableSchema, _to_frame
 
@@ -63,6 +63,7 @@ _RUN_ARGS = (
     "hidden_dims", "latent_dim", "layer_order_enc", "layer_order_dec", "latent_shared", "output_shared",
     "batch_size", "epochs", "initial_lr", "decay_factor", "weight_decay", "beta", "device", "max_loops",
     "patience", "epochs_per_loop", "initial_lr_refit", "decay_factor_refit", "beta_refit", "binary_output",
+    "clip_to_observed",
     "validate_every", "tol", "n_iter_no_change", "precision", "val_seed",
 )
 
@@ -142,7 +143,7 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         fill = self._converge(rows)
         if n_draws is None:
             logits = self._logits(rows, fill)
-            out = self._table(rows, output_values(rows, logits, self.binary_output))
+            out = self._table(rows, output_values(rows, logits, self.binary_output, self._value_range()))
             return _wrap_data_with_container("transform", out, X, self)
         if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
             raise ValueError(f"`n_draws` must be a positive integer, got {n_draws!r}")
@@ -197,6 +198,9 @@ class CISSVAEImputer(_ImputerBase):
         Column roles learned in fit.
     means_, stds_ : ndarray
         Training normalisation statistics of the model columns.
+    observed_min_, observed_max_ : ndarray
+        Range of the observed training values of each model column (the
+        bounds of ``clip_to_observed``; NaN for a column with none).
     residual_std_ : ndarray
         Per model column, residual std (standardised units) of the model on
         the validation cells (continuous columns; 0 for binary ones); the
@@ -250,6 +254,7 @@ class CISSVAEImputer(_ImputerBase):
         decay_factor_refit=None,
         beta_refit=None,
         binary_output="label",
+        clip_to_observed=False,
         validate_every=10,
         tol=0.01,
         n_iter_no_change=5,
@@ -290,6 +295,7 @@ class CISSVAEImputer(_ImputerBase):
         self.decay_factor_refit = decay_factor_refit
         self.beta_refit = beta_refit
         self.binary_output = binary_output
+        self.clip_to_observed = clip_to_observed
         self.validate_every = validate_every
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -339,6 +345,7 @@ class CISSVAEImputer(_ImputerBase):
         self.schema_.original = self.schema_.original.iloc[:0]  # keep no training rows
         self.means_ = np.asarray(dataset.means_, dtype=np.float64)
         self.stds_ = np.asarray(dataset.stds_, dtype=np.float64)
+        self.observed_min_, self.observed_max_ = observed_range(dataset)
         self.cluster_names_ = np.asarray(dataset.cluster_names)
         self.n_clusters_ = int(dataset.n_clusters)
         self.column_dtypes_ = [str(t) for t in frame.dtypes]
@@ -482,10 +489,14 @@ class CISSVAEImputer(_ImputerBase):
                 z[:, g] = torch.log(sample[:, g].clamp_min(1e-12))  # the drawn class wins in output_values
             x = torch.where(mask, sample.float(), fill)
         # binary columns: the drawn 0/1 labels; continuous columns: drawn values
-        values = output_values(rows, z, "probability")
+        values = output_values(rows, z, "probability", self._value_range())
         standalone = s.binary & ~s.dummy
         values[:, standalone] = sample.numpy()[:, standalone]
         return values
+
+    def _value_range(self):
+        """The training data's observed range per model column when ``clip_to_observed``, else None."""
+        return (self.observed_min_, self.observed_max_) if self.clip_to_observed else None
 
     def _table(self, rows, values):
         out = rows.schema.to_frame(values, rows.fill_mask)

@@ -7,16 +7,32 @@ import pandas as pd
 import torch
 
 
-def output_values(dataset, logits: torch.Tensor, binary_output: str = "label") -> np.ndarray:
+def observed_range(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest observed value of each model column (NaN for a column with none)."""
+    raw = dataset.raw_data.double().numpy()
+    seen = ~np.isnan(raw)
+    lo = np.where(seen, raw, np.inf).min(axis=0)
+    hi = np.where(seen, raw, -np.inf).max(axis=0)
+    none = ~seen.any(axis=0)
+    return np.where(none, np.nan, lo), np.where(none, np.nan, hi)
+
+
+def output_values(dataset, logits: torch.Tensor, binary_output: str = "label", value_range=None) -> np.ndarray:
     """Model outputs in the caller's units, shaped (n_rows, n_features), float64.
 
-    Continuous columns are de-standardised; binary columns are 0/1 labels (or
-    probabilities with ``binary_output="probability"``); every one-hot group gets
-    exactly one 1 per row, consistent with the row's observed dummies.
+    Continuous columns are de-standardised, and clipped to ``value_range`` (a
+    pair of per-column arrays, NaN for no bound, as :func:`observed_range`
+    gives) when one is given; binary columns are 0/1 labels (or probabilities
+    with ``binary_output="probability"``); every one-hot group gets exactly one
+    1 per row, consistent with the row's observed dummies.
     """
     s = dataset.schema
     z = logits.detach().cpu().double().numpy()
     values = z * dataset.stds_ + dataset.means_
+    if value_range is not None:
+        cont = ~s.binary
+        lo, hi = (np.asarray(v, dtype=np.float64)[cont] for v in value_range)
+        values[:, cont] = np.fmin(np.fmax(values[:, cont], lo), hi)  # fmin/fmax: a NaN bound is no bound
     standalone = s.binary & ~s.dummy
     if standalone.any():
         prob = 1.0 / (1.0 + np.exp(-z[:, standalone]))
@@ -31,7 +47,13 @@ def output_values(dataset, logits: torch.Tensor, binary_output: str = "label") -
     return values
 
 
-def imputed_frame(dataset, logits: torch.Tensor, binary_output: str = "label") -> pd.DataFrame:
-    """The caller's table with its missing, imputable, non-ignored cells filled from ``logits``."""
+def imputed_frame(dataset, logits: torch.Tensor, binary_output: str = "label",
+                  clip_to_observed: bool = False) -> pd.DataFrame:
+    """The caller's table with its missing, imputable, non-ignored cells filled from ``logits``.
+
+    With ``clip_to_observed``, continuous imputations are kept within the range
+    of their column's observed values.
+    """
     fill = (dataset.missing_mask & dataset.imputable).numpy() & ~dataset.schema.ignored[None, :]
-    return dataset.schema.to_frame(output_values(dataset, logits, binary_output), fill)
+    value_range = observed_range(dataset) if clip_to_observed else None
+    return dataset.schema.to_frame(output_values(dataset, logits, binary_output, value_range), fill)

@@ -9,7 +9,7 @@ A saved imputer is a directory holding two files:
 ``model.json``
     Format name and version, package version, the estimator's parameters, the
     column schema (names, kinds, binary and categorical columns, ignored
-    columns), the normalisation statistics, the cluster-assignment state, the
+    columns), the normalisation statistics and observed ranges, the cluster-assignment state, the
     residual stds used for multiple imputation, the model's constructor
     arguments and the SHA-256 of ``weights.pt``.
 
@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 
 FORMAT = "ciss_vae.CISSVAEImputer"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 JSON_NAME = "model.json"
 WEIGHTS_NAME = "weights.pt"
 
@@ -48,6 +48,12 @@ def _package_version() -> str:
     from ciss_vae import __version__
 
     return __version__
+
+
+def _finite_or_none(v) -> float | None:
+    """A float for JSON, None for NaN (a column with no observed value has no bound)."""
+    v = float(v)
+    return v if np.isfinite(v) else None
 
 
 def _plain(value, what: str):
@@ -151,6 +157,8 @@ def save_imputer(imputer, path) -> None:
             means=[float(v) for v in imputer.means_],
             stds=[float(v) for v in imputer.stds_],
             residual_std=[float(v) for v in imputer.residual_std_],
+            observed_min=[_finite_or_none(v) for v in imputer.observed_min_],
+            observed_max=[_finite_or_none(v) for v in imputer.observed_max_],
             cluster_names=_plain(list(imputer.cluster_names_), "cluster labels"),
             n_clusters=int(imputer.n_clusters_),
             fit_summary=_plain(getattr(imputer, "fit_summary_", None) or {}, "the fit summary"),
@@ -241,6 +249,8 @@ def load_imputer(path, cls=None):
         imp.means_ = np.asarray(f["means"], dtype=np.float64)
         imp.stds_ = np.asarray(f["stds"], dtype=np.float64)
         imp.residual_std_ = np.asarray(f["residual_std"], dtype=np.float64)
+        imp.observed_min_ = np.asarray(f["observed_min"], dtype=np.float64)  # None -> NaN
+        imp.observed_max_ = np.asarray(f["observed_max"], dtype=np.float64)
         imp.cluster_names_ = np.asarray(f["cluster_names"])
         imp.n_clusters_ = int(f["n_clusters"])
         imp.fit_summary_ = f.get("fit_summary", {})

@@ -120,7 +120,7 @@ def _impute(args) -> int:
 _RUN_OPTIONS = ("epochs", "epochs_per_loop", "max_loops", "patience", "initial_lr", "decay_factor", "weight_decay",
                 "beta", "batch_size", "val_proportion", "validate_every", "n_iter_no_change", "tol", "hidden_dims",
                 "latent_dim", "layer_order_enc", "layer_order_dec", "latent_shared", "output_shared", "n_clusters",
-                "binary_output")
+                "binary_output", "clip_to_observed")
 
 
 def _run_settings(args) -> dict:

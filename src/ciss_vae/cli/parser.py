@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "the patience count (default 0.01)")
     train.add_argument("--binary-output", choices=("label", "probability"),
                        help="imputed binary cells as 0/1 labels (default) or probabilities")
+    train.add_argument("--clip-to-observed", action="store_true", default=None,
+                       help="keep each continuous imputation within its column's observed range")
     io_ = imp.add_argument_group("model files and report")
     io_.add_argument("--save-model", metavar="PATH",
                      help="save the trained model as a folder (CISSVAEImputer.save), for --model or "
