@@ -21,6 +21,7 @@ is rewritten, marked partial, after each finished unit.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -78,7 +79,9 @@ def write_markdown(path, result: ComparisonResult, command, wall, args, complete
         "(same mask, recorded as `mask_id`) and never sees the truth. Score: standardised RMSE on the amputated",
         "cells (each column's error divided by that column's std in the complete table), mean ± std over seeds;",
         "best of each row in bold. Methods: CISS-VAE = `run_cissvae` with its default settings (clustering on",
-        "missingness, seed = the repetition's seed); Mean = column mean; KNN = `KNNImputer(5)` on standardised",
+        "missingness, seed = the repetition's seed"
+        + (f"; plus `{args.ciss_vae_kwargs}`" if getattr(args, "ciss_vae_kwargs", None) else "")
+        + "); Mean = column mean; KNN = `KNNImputer(5)` on standardised",
         "columns; MICE = `IterativeImputer(BayesianRidge, max_iter=10)`; MissForest = `IterativeImputer(",
         f"ExtraTreesRegressor(n_estimators={args.missforest_trees}), max_iter={args.missforest_iter})`.",
         "On the two cohorts (example_cohort = this package's generated cohort, reference_example = the published",
@@ -137,7 +140,8 @@ def _run_unit(unit, args_dict):
     name, mech, seed = unit
     args = argparse.Namespace(**args_dict)
     df = load(name, args.reference_dir)
-    methods = default_methods(missforest_trees=args.missforest_trees, missforest_iter=args.missforest_iter)
+    methods = default_methods(ciss_vae_kwargs=json.loads(args.ciss_vae_kwargs or "{}"),
+                              missforest_trees=args.missforest_trees, missforest_iter=args.missforest_iter)
     if args.methods:
         methods = {m: methods[m] for m in args.methods}
     kw = {"example_cohort": {"*": {"observed": COHORT_COVARIATES}},
@@ -153,6 +157,9 @@ def main(argv=None):
     ap.add_argument("--mechanisms", nargs="+", default=["MCAR", "MAR", "MNAR"], choices=MECHANISMS)
     ap.add_argument("--rate", type=float, default=0.3)
     ap.add_argument("--methods", nargs="+", default=None, choices=list(default_methods()))
+    ap.add_argument("--ciss-vae-kwargs", default=None, metavar="JSON",
+                    help='extra run_cissvae arguments as JSON, e.g. \'{"clip_to_observed": true}\' '
+                         "(the default suite runs CISS-VAE with its defaults)")
     ap.add_argument("--missforest-trees", type=int, default=30)
     ap.add_argument("--missforest-iter", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2,

@@ -33,6 +33,7 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
+from threadpoolctl import threadpool_limits
 
 from ._partition import (_binomial_bic, _import_leiden, _knn_graph, _merge_small,
                          _sample_silhouette, _ward_levels)
@@ -208,7 +209,8 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         if mask.shape[0] == 0:
             return np.empty(0, dtype=np.int64)
         first, inverse, _ = _collapse(mask[:, cols])
-        return self._predict_features(self._features(mask[first][:, cols]))[inverse]
+        with threadpool_limits(limits=1):
+            return self._predict_features(self._features(mask[first][:, cols]))[inverse]
 
     # ------------------------------------------------------------------ internals
     def _groups(self, columns, positional):
@@ -278,6 +280,17 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         return obj, grid, auto
 
     def _fit_features(self, P, inverse, counts, n, trials, transform=None):
+        """:meth:`_fit_serial` on one BLAS / OpenMP thread.
+
+        Their thread count changes the order of floating-point sums (kNN
+        distances, KMeans, the latent-class fit), which breaks distance ties
+        differently and moves rows between clusters; on one thread the labels
+        depend on the seed only. The limit is lifted on return.
+        """
+        with threadpool_limits(limits=1):
+            return self._fit_serial(P, inverse, counts, n, trials, transform)
+
+    def _fit_serial(self, P, inverse, counts, n, trials, transform=None):
         """Cluster the fraction rows ``P`` (``inverse``: row -> row of ``P``).
 
         ``trials[j]`` is the number of columns behind feature ``j`` (its
