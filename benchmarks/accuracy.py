@@ -190,11 +190,11 @@ def main(argv=None):
         print(f"\nwall time of the longest run: {wall:.0f} s ({wall / 60:.1f} min)")
         return 0
 
-    names = []
+    names, args.skipped = [], {}
     for name in args.datasets:
         if name == "reference_example" and not (Path(args.reference_dir) / "df_complete.csv").exists():
             load(name, args.reference_dir)  # prints the skip message
-            args.skipped = {name: f"{Path(args.reference_dir) / 'df_complete.csv'} not found"}
+            args.skipped[name] = f"{Path(args.reference_dir) / 'df_complete.csv'} not found"
             continue
         names.append(name)
     units = [(n, m, s) for n in names for m in args.mechanisms for s in args.seeds]

@@ -41,6 +41,8 @@ SETTINGS = dict(hidden_dims=[150, 120, 60], latent_dim=15, layer_order_enc=["uns
                 layer_order_dec=["shared"] * 3, latent_shared=False, output_shared=False, batch_size=4000,
                 initial_lr=0.01, decay_factor=0.999, beta=0.001, weight_decay=0.001, epochs=500,
                 epochs_per_loop=100, max_loops=20, patience=2, seed=42)
+ARCH = {k: SETTINGS[k] for k in ("hidden_dims", "latent_dim", "layer_order_enc", "layer_order_dec",
+                                 "latent_shared", "output_shared")}
 
 
 def load():
@@ -92,9 +94,7 @@ def floor_epochs(x, w, epochs, batch_size=4000):
 def engine_epochs(df, clusters, epochs, ignore):
     ds = ClusterDataset(df, clusters, columns_ignore=ignore)
     cpu = torch.device("cpu")
-    arch = {k: SETTINGS[k] for k in ("hidden_dims", "latent_dim", "layer_order_enc", "layer_order_dec",
-                                     "latent_shared", "output_shared")}
-    model = build_model(ds, 0, cpu, **arch)
+    model = build_model(ds, 0, cpu, **ARCH)
     td = TrainingData.from_dataset(ds, cpu)
     gens, history = Generators.from_seed(0, cpu), History()
     marks = [time.perf_counter()]
@@ -107,9 +107,7 @@ def engine_epochs(df, clusters, epochs, ignore):
 
 def adam_epochs(ds, epochs, steps_per_epoch):
     """The optimizer alone: fused Adam updates of the model built on ``ds``, gradients already there."""
-    arch = {k: SETTINGS[k] for k in ("hidden_dims", "latent_dim", "layer_order_enc", "layer_order_dec",
-                                     "latent_shared", "output_shared")}
-    model = build_model(ds, 0, torch.device("cpu"), **arch)
+    model = build_model(ds, 0, torch.device("cpu"), **ARCH)
     for p in model.parameters():
         p.grad = torch.randn_like(p)
     opt = make_adam(model, 1e-3, 0.001)

@@ -30,7 +30,7 @@ def output_values(dataset, logits: torch.Tensor, binary_output: str = "label", v
     z = logits.detach().cpu().double().numpy()
     values = z * dataset.stds_ + dataset.means_
     if value_range is not None:
-        cont = ~s.binary
+        cont = s.continuous
         lo, hi = (np.asarray(v, dtype=np.float64)[cont] for v in value_range)
         values[:, cont] = np.fmin(np.fmax(values[:, cont], lo), hi)  # fmin/fmax: a NaN bound is no bound
     standalone = s.binary & ~s.dummy
