@@ -35,7 +35,7 @@ except ImportError:  # not installed: use the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from ciss_vae.clustering import MissingnessClusterer  # noqa: E402
-from ciss_vae.proportions import _collapse  # noqa: E402
+from ciss_vae.patterns import collapse  # noqa: E402
 
 N_BIO, N_VISIT = 10, 5
 
@@ -98,7 +98,7 @@ def main(argv=None):
     print("-" * len(header))
     for n in args.rows:
         df, truth = simulate(n, seed=args.seed)
-        n_pat = len(_collapse(df.isna().to_numpy())[2])  # distinct missingness patterns
+        n_pat = len(collapse(df.isna().to_numpy())[2])  # distinct missingness patterns
         steps = [
             ("Leiden auto (default)", lambda: MissingnessClusterer(seed=args.seed).fit(df)),
             ("KMeans n_clusters=5", lambda: MissingnessClusterer(5, seed=args.seed).fit(df)),

@@ -31,10 +31,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ciss_vae.cli import standardised_rmse
 from ciss_vae.dataset import ClusterDataset
 from ciss_vae.engine import Generators, History, Phase, TrainingData, make_adam, run_epochs
-from ciss_vae.pipeline import build_model, run_cissvae
+from ciss_vae.evaluation import standardised_rmse
+from ciss_vae.pipeline import build_model, fit_table
+from ciss_vae.settings import RUN, defaults
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference_example"
 SETTINGS = dict(hidden_dims=[150, 120, 60], latent_dim=15, layer_order_enc=["unshared"] * 3,
@@ -166,10 +167,10 @@ def main():
     runs = []
     for _ in range(args.full_repeats):
         start = time.perf_counter()
-        imputed, model = run_cissvae(df_missing, clusters=clusters, columns_ignore=ignore, print_dataset=False,
-                                     precision=args.precision, **SETTINGS)
-        runs.append((time.perf_counter() - start, model.fit_summary_,
-                     standardised_rmse(imputed, df_complete, df_missing)))
+        result = fit_table(df_missing, dict(defaults(RUN), columns_ignore=ignore, print_dataset=False,
+                                            precision=args.precision, **SETTINGS), clusters=clusters)
+        runs.append((time.perf_counter() - start, result.summary,
+                     standardised_rmse(result.imputed, df_complete, df_missing)))
     wall = statistics.median(r[0] for r in runs)
     s, rmse = runs[0][1], runs[0][2]
     print(f"\n| full run, reference README settings ({args.precision}) | value |\n|---|---:|")

@@ -1,6 +1,27 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def shared_file(*parts) -> Path:
+    """A file of the project's shared folder (user guide, published example data).
+
+    Missing outside CI: the test is skipped with the path. Missing under CI
+    (``CI=true``, as ``.ci/run`` runs): the test fails, since CI lays shared/
+    beside the clone and a silent skip would hide what the test checks.
+    """
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        message = f"{path} not found (the shared folder beside the checkout)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " under CI=true")
+        pytest.skip(message)
+    return path
 
 
 def make_table(n=240, seed=0, missing=0.2):

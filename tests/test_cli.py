@@ -118,32 +118,17 @@ def test_tune_shared_study(files, capsys):
     assert len(pd.read_csv(tmp / "trials.csv")) == 2
 
 
-def test_evaluate(tmp_path, capsys, monkeypatch):
+def test_evaluate(tmp_path, capsys):
     _, complete, _ = make_table(n=90)
     complete.to_csv(tmp_path / "complete.csv", index=False)
-    try:
-        import ciss_vae.evaluation  # noqa: F401
-    except ImportError:
-        have = False
-    else:
-        have = True
-    if have:
-        code, text, err = run(["evaluate", tmp_path / "complete.csv", "--mechanism", "MCAR", "--seeds", "0",
-                               "--methods", "Mean", "-o", tmp_path / "cmp.csv"], capsys)
-        assert code == 0, err
-        assert "| Mean |" in text
-        assert len(pd.read_csv(tmp_path / "cmp.csv")) == 1
-        code, _, err = run(["evaluate", tmp_path / "in_missing.csv"], capsys)
-        assert code == 1
-        _one_error_line(err)
-    # Without ciss_vae.evaluation: one clear line, exit code 2.
-    import ciss_vae
-
-    monkeypatch.delattr(ciss_vae, "evaluation", raising=False)
-    monkeypatch.setitem(sys.modules, "ciss_vae.evaluation", None)
-    code, _, err = run(["evaluate", tmp_path / "complete.csv"], capsys)
-    assert code == 2
-    assert "not available in this version" in _one_error_line(err)
+    code, text, err = run(["evaluate", tmp_path / "complete.csv", "--mechanism", "MCAR", "--seeds", "0",
+                           "--methods", "Mean", "-o", tmp_path / "cmp.csv"], capsys)
+    assert code == 0, err
+    assert "| Mean |" in text
+    assert len(pd.read_csv(tmp_path / "cmp.csv")) == 1
+    code, _, err = run(["evaluate", tmp_path / "in_missing.csv"], capsys)
+    assert code == 1
+    _one_error_line(err)
 
 
 def _one_error_line(err):
@@ -278,9 +263,8 @@ def test_progress_silent_when_not_a_terminal(capsys):
 
 
 def test_clip_to_observed_flag_reaches_run_cissvae():
-    from ciss_vae.cli.impute import _run_settings
+    from ciss_vae.cli.options import given
 
     parser = cli.build_parser()
-    assert _run_settings(parser.parse_args(["impute", "a.csv", "-o", "b.csv", "--clip-to-observed"]))[
-        "clip_to_observed"] is True
-    assert "clip_to_observed" not in _run_settings(parser.parse_args(["impute", "a.csv", "-o", "b.csv"]))
+    assert given(parser.parse_args(["impute", "a.csv", "-o", "b.csv", "--clip-to-observed"]))["clip_to_observed"] is True
+    assert "clip_to_observed" not in given(parser.parse_args(["impute", "a.csv", "-o", "b.csv"]))

@@ -16,6 +16,8 @@ from sklearn.metrics import adjusted_rand_score
 if importlib.util.find_spec("ciss_vae") is None:  # not installed: use the source tree
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "src"))
 
+from conftest import shared_file  # noqa: E402
+
 from ciss_vae import clustering as clustering_module  # noqa: E402
 from ciss_vae import proportions as proportions_module  # noqa: E402
 from ciss_vae.clustering import (  # noqa: E402
@@ -23,13 +25,12 @@ from ciss_vae.clustering import (  # noqa: E402
     cluster_on_missing,
     cluster_on_missing_prop,
 )
+from ciss_vae.patterns import detect_repeated_measures as _detect_repeated_measures  # noqa: E402
 from ciss_vae.proportions import (  # noqa: E402
     MissingnessMatrix,
-    _detect_repeated_measures,
     create_missingness_prop_matrix,
 )
 
-REF = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "reference_example"
 
 
 def planted(n_per=150, seed=0, p=12, rate=0.6):
@@ -447,8 +448,7 @@ def test_user_guide_import_paths():
 # --------------------------------------------------------------------------- reference cohort
 @pytest.fixture(scope="module")
 def reference():
-    if not (REF / "df_missing.csv").exists():
-        pytest.skip(f"reference example data not found at {REF}")
+    REF = shared_file("data", "reference_example")
     df = pd.read_csv(REF / "df_missing.csv", index_col=0)
     truth = pd.read_csv(REF / "clusters.csv", index_col=0).iloc[:, 0].to_numpy().astype(int)
     return df, truth

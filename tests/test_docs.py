@@ -5,10 +5,10 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+from conftest import shared_file
 
 matplotlib.use("Agg")
 
-GUIDE = Path(__file__).resolve().parents[2] / "shared" / "docs" / "how_to_use_ciss_vae.md"
 README = Path(__file__).resolve().parents[1] / "README.md"
 PRELUDE = "from ciss_vae.data import load_example_dataset\ndf_missing, df_complete, clusters = load_example_dataset()\ndata = df_missing\n"
 
@@ -18,9 +18,8 @@ def python_blocks(path):
 
 
 def quickstart():
-    if not GUIDE.exists():
-        pytest.skip(f"user guide not found at {GUIDE}")
-    return next(b for b in python_blocks(GUIDE) if "run_cissvae(data = data" in b)
+    guide = shared_file("docs", "how_to_use_ciss_vae.md")
+    return next(b for b in python_blocks(guide) if "run_cissvae(data = data" in b)
 
 
 def test_user_guide_quickstart_runs_with_short_training():
@@ -46,3 +45,12 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     assert blocks, "the README has no python example"
     for block in blocks:
         exec(block, {})
+
+
+def test_a_missing_shared_file_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="under CI=true"):
+        shared_file("no", "such", "file.md")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="not found"):
+        shared_file("no", "such", "file.md")

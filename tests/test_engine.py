@@ -17,14 +17,15 @@ def small_model(ds):
 def test_first_refit_loop_trains_on_the_initial_models_imputation(table):
     data, _, clusters = table
     ds = ClusterDataset(data, clusters)
-    model = train_vae_initial(small_model(ds), ds, epochs=5, initial_lr=0.01, seed=1)
+    model, history = train_vae_initial(small_model(ds), ds, epochs=5, initial_lr=0.01, seed=1, return_history=True)
     manual = copy.deepcopy(model)
-    _, best, best_ds = impute_and_refit_loop(model, ds, max_loops=1, patience=5, epochs_per_loop=4,
-                                             batch_size=64, seed=3)
+    _, best, best_ds, history = impute_and_refit_loop(model, ds, max_loops=1, patience=5, epochs_per_loop=4,
+                                                      batch_size=64, seed=3, history=history, return_history=True)
     fill0 = get_imputed(manual, ds)
     train_vae_refit(manual, torch.utils.data.DataLoader(fill0, batch_size=64), epochs=4,
                     initial_lr=manual.get_final_lr(), decay_factor=0.999, beta=0.1, seed=3)
-    loop1 = best.training_history_.query("phase == 'refit' and loop == 1 and train_loss.isna()")
+    assert history["epoch"].is_monotonic_increasing and len(history.query("phase == 'initial'")) == 5
+    loop1 = history.query("phase == 'refit' and loop == 1 and train_loss.isna()")
     assert loop1["selected"].item(), "with 5 initial epochs the first refit loop must improve"
     assert torch.equal(best_ds.data, fill0.data)
     for a, b in zip(best.state_dict().values(), manual.state_dict().values()):

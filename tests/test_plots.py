@@ -174,8 +174,8 @@ def run_result():
     data, _, clusters = make_table(n=120)
     kw = dict(FAST, epochs=6, epochs_per_loop=4, max_loops=3, validate_every=2, n_iter_no_change=None,
               show_progress=False)
-    imputed, model = run_cissvae(data, clusters=clusters, **kw)
-    return data, imputed, clusters, model.training_history_
+    imputed, model, history = run_cissvae(data, clusters=clusters, return_history=True, **kw)
+    return data, imputed, clusters, history
 
 
 def test_training_history_marks_selected_model(run_result, tmp_path):

@@ -153,10 +153,10 @@ def _scenario(postgres_url, tmp_path, study_name):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        rebuilt, model = run_cissvae(ds.schema.original, clusters=ds.clusters, device="cpu",
-                                     **study.best_trial.user_attrs["run_cissvae_kwargs"])
+        rebuilt, model, history = run_cissvae(ds.schema.original, clusters=ds.clusters, device="cpu",
+                                              return_history=True, **study.best_trial.user_attrs["run_cissvae_kwargs"])
     finally:
         torch.set_num_threads(n)
-    assert model.fit_summary_["validation_error"] == study.best_value
+    assert history.loc[history.selected, "imputation_error"].item() == study.best_value
     pd.testing.assert_frame_equal(rebuilt, pd.read_parquet(tmp_path / "a.parquet"))
     storage.engine.dispose()

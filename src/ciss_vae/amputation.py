@@ -52,6 +52,7 @@ can be recomputed with :func:`realised_rate`.
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -72,6 +73,32 @@ _PARAMS = {
     "MNAR_group": {"n_groups", "groups", "block", "contrast"},
 }
 _COMMON = {"min_observed", "observed"}
+
+_DEFAULTS = {
+    "p_obs": 0.3,
+    "p_params": 0.3,
+    "sign": 1,
+    "q": 0.25,
+    "cut": "both",
+    "mcar": False,
+    "n_groups": 4,
+    "block": 0.5,
+    "contrast": 4.0,
+}
+"""Value of each mechanism parameter that is not given."""
+_CUTS = ("upper", "lower", "both")
+"""Values of ``cut`` (MNAR_quantile)."""
+
+# Intercepts of the logistic mechanisms: bisection on [-_INTERCEPT_BOUND, _INTERCEPT_BOUND].
+_INTERCEPT_BOUND = 50.0
+_INTERCEPT_STEPS = 100
+
+# MNAR_group: KMeans restarts and seed range, bisection steps of the rate scale,
+# and the cap on a cell's missing probability.
+_KMEANS_N_INIT = 4
+_MAX_KMEANS_SEED = 2**31 - 1
+_GROUP_SCALE_STEPS = 60
+_MAX_GROUP_PROB = 0.95
 
 
 def _sigmoid(z):
@@ -137,8 +164,8 @@ def _fit_intercepts(scores, p):
     """b_j with mean_i sigmoid(scores[i, j] + b_j) = p, by bisection on [-50, 50]."""
     b = np.empty(scores.shape[1])
     for j in range(scores.shape[1]):
-        lo, hi = -50.0, 50.0
-        for _ in range(100):
+        lo, hi = -_INTERCEPT_BOUND, _INTERCEPT_BOUND
+        for _ in range(_INTERCEPT_STEPS):
             mid = 0.5 * (lo + hi)
             if _sigmoid(scores[:, j] + mid).mean() > p:
                 hi = mid
@@ -169,119 +196,240 @@ def _column_indices(columns, names, d):
     return sorted(set(out))
 
 
+class _Table(NamedTuple):
+    """The complete table a mechanism amputates, with what every mechanism needs.
+
+    Attributes
+    ----------
+    x : numpy.ndarray of shape (n, d)
+        The complete values.
+    z : numpy.ndarray of shape (n, d)
+        The same values standardised column by column.
+    free : numpy.ndarray of int
+        Positions of the columns that may be amputated (all but ``observed``).
+    fixed_obs : list of int
+        Positions of the columns named in ``observed`` (sorted, possibly empty).
+    columns : list or None
+        Column labels of a DataFrame input, ``None`` for an array or tensor.
+    """
+
+    x: np.ndarray
+    z: np.ndarray
+    free: np.ndarray
+    fixed_obs: list
+    columns: list | None
+
+
+def _labels(columns, positions):
+    """Labels of the columns at ``positions``: DataFrame labels, else the positions as ints."""
+    return [columns[j] for j in positions] if columns is not None else positions.tolist()
+
+
+def _empty_mask(table):
+    return np.zeros(table.x.shape, dtype=bool)
+
+
+def _p_params(params):
+    """The validated ``p_params`` of MNAR and MNAR_quantile."""
+    p_params = params.get("p_params", _DEFAULTS["p_params"])
+    if not 0 < p_params <= 1:
+        raise ValueError(f"`p_params` must be in (0, 1], got {p_params!r}")
+    return p_params
+
+
+def _mask_mcar(table, p, rng, params):
+    """MCAR: every free cell is missing with probability ``p``."""
+    mask = _empty_mask(table)
+    mask[:, table.free] = rng.random((table.x.shape[0], len(table.free))) < p
+    return mask, {}
+
+
+def _mask_mar(table, p, rng, params):
+    """MAR: logistic in the fully observed columns (``observed``, else ``p_obs`` of them at random)."""
+    n, d = table.x.shape
+    if table.fixed_obs:
+        obs = np.array(table.fixed_obs)
+    else:
+        p_obs = params.get("p_obs", _DEFAULTS["p_obs"])
+        if not 0 < p_obs < 1:
+            raise ValueError(f"`p_obs` must be in (0, 1), got {p_obs!r}")
+        obs = np.sort(rng.choice(d, max(int(p_obs * d), 1), replace=False))
+    targets = np.array([j for j in range(d) if j not in set(obs)], dtype=int)
+    if len(targets) == 0:
+        raise ValueError("MAR needs at least two columns")
+    mask = _empty_mask(table)
+    mask[:, targets] = _logistic_mask(table.z[:, obs], (n, len(targets)), p, rng)
+    return mask, {"observed_columns": _labels(table.columns, obs)}
+
+
+def _mask_mnar(table, p, rng, params):
+    """MNAR: logistic in ``p_params`` of the free columns, which are then masked MCAR."""
+    n = table.x.shape[0]
+    free = table.free
+    k = min(max(int(_p_params(params) * len(free)), 1), max(len(free) - 1, 1))
+    inputs = np.sort(rng.choice(free, k, replace=False))
+    targets = np.array([j for j in free if j not in set(inputs)], dtype=int)
+    mask = _empty_mask(table)
+    if len(targets):
+        mask[:, targets] = _logistic_mask(table.z[:, inputs], (n, len(targets)), p, rng)
+    mask[:, inputs] = rng.random((n, len(inputs))) < p
+    return mask, {"input_columns": _labels(table.columns, inputs)}
+
+
+def _mask_mnar_self(table, p, rng, params):
+    """MNAR_self: each free cell is missing with a logistic probability of its own value."""
+    sign = params.get("sign", _DEFAULTS["sign"])
+    if sign not in (1, -1):
+        raise ValueError(f"`sign` must be 1 or -1, got {sign!r}")
+    free = table.free
+    zf = table.z[:, free]
+    w = rng.random(len(free))
+    sd = (zf * w).std(axis=0)
+    sd[~(sd > 0)] = 1.0
+    scores = sign * zf * (w / sd)
+    b = _fit_intercepts(scores, p)
+    mask = _empty_mask(table)
+    mask[:, free] = rng.random((table.x.shape[0], len(free))) < _sigmoid(scores + b)
+    return mask, {}
+
+
+def _tail(xc, q, cut):
+    """Cells of ``xc`` beyond the ``q`` quantile of their column, on the side(s) named by ``cut``."""
+    if cut == "upper":
+        return xc >= np.quantile(xc, 1 - q, axis=0)
+    if cut == "lower":
+        return xc <= np.quantile(xc, q, axis=0)
+    return (xc <= np.quantile(xc, q, axis=0)) | (xc >= np.quantile(xc, 1 - q, axis=0))
+
+
+def _mask_mnar_quantile(table, p, rng, params):
+    """MNAR_quantile: tail cells of ``p_params`` of the free columns are missing with probability ``p``."""
+    p_params = _p_params(params)
+    q = params.get("q", _DEFAULTS["q"])
+    cut = params.get("cut", _DEFAULTS["cut"])
+    if not 0 < q < 1:
+        raise ValueError(f"`q` must be in (0, 1), got {q!r}")
+    if cut not in _CUTS:
+        raise ValueError(f"`cut` must be 'upper', 'lower' or 'both', got {cut!r}")
+    n = table.x.shape[0]
+    free = table.free
+    k = max(int(p_params * len(free)), 1)
+    cols = np.sort(rng.choice(free, k, replace=False))
+    mask = _empty_mask(table)
+    mask[:, cols] = _tail(table.x[:, cols], q, cut) & (rng.random((n, k)) < p)
+    if params.get("mcar", _DEFAULTS["mcar"]):
+        mask[:, free] |= rng.random((n, len(free))) < p
+    return mask, {"censored_columns": _labels(table.columns, cols)}
+
+
+def _row_groups(z, rng, params):
+    """The hidden group of each row: ``groups`` when given, else KMeans with ``n_groups`` clusters on ``z``."""
+    groups = params.get("groups")
+    if groups is None:
+        from sklearn.cluster import KMeans
+
+        n_groups = int(params.get("n_groups", _DEFAULTS["n_groups"]))
+        if n_groups < 1:
+            raise ValueError(f"`n_groups` must be >= 1, got {n_groups!r}")
+        groups = KMeans(n_clusters=n_groups, n_init=_KMEANS_N_INIT,
+                        random_state=int(rng.integers(_MAX_KMEANS_SEED))).fit_predict(z)
+    groups = np.asarray(groups)
+    n = z.shape[0]
+    if groups.shape != (n,):
+        raise ValueError(f"`groups` must have one label per row ({n}), got shape {groups.shape}")
+    return groups
+
+
+def _group_weights(n_groups, n_free, block, contrast, rng):
+    """Relative missing weight per group (rows) and free column: ``contrast`` in the group's block, else 1.
+
+    Each block covers ``block`` of the columns, consecutive in a random column
+    order, and is shifted by ``n_free // n_groups`` from one group to the next,
+    so that the groups differ.
+    """
+    weights = np.ones((n_groups, n_free))
+    k = max(round(block * n_free), 1)
+    perm = rng.permutation(n_free)
+    shift = max(n_free // n_groups, 1)
+    for i in range(n_groups):
+        weights[i, perm[(i * shift + np.arange(k)) % n_free]] = contrast
+    return weights
+
+
+def _group_probabilities(weights, g, p):
+    """``min(s * weights, 0.95)`` with ``s`` set by bisection so that the expected rate over the rows is ``p``."""
+    row_w = weights[g]
+    scale_lo, scale_hi = 0.0, 1.0 / row_w.min()
+    for _ in range(_GROUP_SCALE_STEPS):
+        mid = 0.5 * (scale_lo + scale_hi)
+        if np.minimum(mid * row_w, _MAX_GROUP_PROB).mean() > p:
+            scale_hi = mid
+        else:
+            scale_lo = mid
+    return np.minimum(0.5 * (scale_lo + scale_hi) * weights, _MAX_GROUP_PROB)
+
+
+def _mask_mnar_group(table, p, rng, params):
+    """MNAR_group: each hidden group of rows has its own missing probability per free column."""
+    groups = _row_groups(table.z, rng, params)
+    labels, g = np.unique(groups, return_inverse=True)
+    block = params.get("block", _DEFAULTS["block"])
+    contrast = params.get("contrast", _DEFAULTS["contrast"])
+    if not 0 < block <= 1:
+        raise ValueError(f"`block` must be in (0, 1], got {block!r}")
+    if not contrast >= 1:
+        raise ValueError(f"`contrast` must be >= 1, got {contrast!r}")
+    free = table.free
+    probs = _group_probabilities(_group_weights(len(labels), len(free), block, contrast, rng), g, p)
+    mask = _empty_mask(table)
+    mask[:, free] = rng.random((table.x.shape[0], len(free))) < probs[g]
+    group_rates = pd.DataFrame(probs, index=pd.Index(labels, name="group"), columns=_labels(table.columns, free))
+    return mask, {"groups": groups, "group_rates": group_rates}
+
+
+_MASKERS = {
+    "MCAR": _mask_mcar,
+    "MAR": _mask_mar,
+    "MNAR": _mask_mnar,
+    "MNAR_self": _mask_mnar_self,
+    "MNAR_quantile": _mask_mnar_quantile,
+    "MNAR_group": _mask_mnar_group,
+}
+"""The mask function of each mechanism: ``(table, p, rng, params) -> (mask, info)``."""
+
+
 def _mask(x, mechanism, p, rng, columns, params):
-    n, d = x.shape
+    """Draw the missingness mask of ``x`` under ``mechanism``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (n, d)
+        The complete table.
+    mechanism : str
+        One of :data:`MECHANISMS`.
+    p : float
+        Target missing proportion.
+    rng : numpy.random.Generator
+    columns : list or None
+        Column labels of a DataFrame input, else ``None``.
+    params : dict
+        Mechanism parameters (see :func:`ampute`).
+
+    Returns
+    -------
+    mask : numpy.ndarray of bool, shape (n, d)
+        True where a cell is to be amputated.
+    info : dict
+        The mechanism's choices (observed / input / censored columns, groups).
+    """
+    d = x.shape[1]
     z = _standardise(x)
-    info = {}
-    mask = np.zeros((n, d), dtype=bool)
     observed = params.get("observed")
     fixed_obs = _column_indices(columns, observed, d) if observed is not None else []
     free = np.array([j for j in range(d) if j not in fixed_obs], dtype=int)
     if len(free) == 0:
         raise ValueError("`observed` names every column: nothing left to amputate")
-
-    if mechanism == "MCAR":
-        mask[:, free] = rng.random((n, len(free))) < p
-    elif mechanism == "MAR":
-        if fixed_obs:
-            obs = np.array(fixed_obs)
-        else:
-            p_obs = params.get("p_obs", 0.3)
-            if not 0 < p_obs < 1:
-                raise ValueError(f"`p_obs` must be in (0, 1), got {p_obs!r}")
-            obs = np.sort(rng.choice(d, max(int(p_obs * d), 1), replace=False))
-        targets = np.array([j for j in range(d) if j not in set(obs)], dtype=int)
-        if len(targets) == 0:
-            raise ValueError("MAR needs at least two columns")
-        mask[:, targets] = _logistic_mask(z[:, obs], (n, len(targets)), p, rng)
-        info["observed_columns"] = [columns[j] for j in obs] if columns is not None else obs.tolist()
-    elif mechanism == "MNAR":
-        p_params = params.get("p_params", 0.3)
-        if not 0 < p_params <= 1:
-            raise ValueError(f"`p_params` must be in (0, 1], got {p_params!r}")
-        k = min(max(int(p_params * len(free)), 1), max(len(free) - 1, 1))
-        inputs = np.sort(rng.choice(free, k, replace=False))
-        targets = np.array([j for j in free if j not in set(inputs)], dtype=int)
-        if len(targets):
-            mask[:, targets] = _logistic_mask(z[:, inputs], (n, len(targets)), p, rng)
-        mask[:, inputs] = rng.random((n, len(inputs))) < p
-        info["input_columns"] = [columns[j] for j in inputs] if columns is not None else inputs.tolist()
-    elif mechanism == "MNAR_self":
-        sign = params.get("sign", 1)
-        if sign not in (1, -1):
-            raise ValueError(f"`sign` must be 1 or -1, got {sign!r}")
-        zf = z[:, free]
-        w = rng.random(len(free))
-        sd = (zf * w).std(axis=0)
-        sd[~(sd > 0)] = 1.0
-        scores = sign * zf * (w / sd)
-        b = _fit_intercepts(scores, p)
-        mask[:, free] = rng.random((n, len(free))) < _sigmoid(scores + b)
-    elif mechanism == "MNAR_quantile":
-        p_params = params.get("p_params", 0.3)
-        q = params.get("q", 0.25)
-        cut = params.get("cut", "both")
-        if not 0 < p_params <= 1:
-            raise ValueError(f"`p_params` must be in (0, 1], got {p_params!r}")
-        if not 0 < q < 1:
-            raise ValueError(f"`q` must be in (0, 1), got {q!r}")
-        if cut not in ("upper", "lower", "both"):
-            raise ValueError(f"`cut` must be 'upper', 'lower' or 'both', got {cut!r}")
-        k = max(int(p_params * len(free)), 1)
-        cols = np.sort(rng.choice(free, k, replace=False))
-        xc = x[:, cols]
-        if cut == "upper":
-            tail = xc >= np.quantile(xc, 1 - q, axis=0)
-        elif cut == "lower":
-            tail = xc <= np.quantile(xc, q, axis=0)
-        else:
-            tail = (xc <= np.quantile(xc, q, axis=0)) | (xc >= np.quantile(xc, 1 - q, axis=0))
-        mask[:, cols] = tail & (rng.random((n, k)) < p)
-        if params.get("mcar", False):
-            mask[:, free] |= rng.random((n, len(free))) < p
-        info["censored_columns"] = [columns[j] for j in cols] if columns is not None else cols.tolist()
-    elif mechanism == "MNAR_group":
-        groups = params.get("groups")
-        if groups is None:
-            from sklearn.cluster import KMeans
-
-            n_groups = int(params.get("n_groups", 4))
-            if n_groups < 1:
-                raise ValueError(f"`n_groups` must be >= 1, got {n_groups!r}")
-            groups = KMeans(n_clusters=n_groups, n_init=4,
-                            random_state=int(rng.integers(2**31 - 1))).fit_predict(z)
-        groups = np.asarray(groups)
-        if groups.shape != (n,):
-            raise ValueError(f"`groups` must have one label per row ({n}), got shape {groups.shape}")
-        labels, g = np.unique(groups, return_inverse=True)
-        block = params.get("block", 0.5)
-        contrast = params.get("contrast", 4.0)
-        if not 0 < block <= 1:
-            raise ValueError(f"`block` must be in (0, 1], got {block!r}")
-        if not contrast >= 1:
-            raise ValueError(f"`contrast` must be >= 1, got {contrast!r}")
-        weights = np.ones((len(labels), len(free)))
-        k = max(round(block * len(free)), 1)
-        perm = rng.permutation(len(free))  # blocks shifted along a random column order: groups differ
-        shift = max(len(free) // len(labels), 1)
-        for i in range(len(labels)):
-            weights[i, perm[(i * shift + np.arange(k)) % len(free)]] = contrast
-        # scale so that the expected rate over the free cells is p (capped at 0.95)
-        row_w = weights[g]
-        scale_lo, scale_hi = 0.0, 1.0 / row_w.min()
-        for _ in range(60):
-            mid = 0.5 * (scale_lo + scale_hi)
-            if np.minimum(mid * row_w, 0.95).mean() > p:
-                scale_hi = mid
-            else:
-                scale_lo = mid
-        probs = np.minimum(0.5 * (scale_lo + scale_hi) * weights, 0.95)
-        mask[:, free] = rng.random((n, len(free))) < probs[g]
-        info["groups"] = groups
-        info["group_rates"] = pd.DataFrame(
-            probs, index=pd.Index(labels, name="group"),
-            columns=[columns[j] for j in free] if columns is not None else free.tolist())
-    return mask, info
+    return _MASKERS[mechanism](_Table(x, z, free, fixed_obs, columns), p, rng, params)
 
 
 def _restore_columns(mask, min_observed, rng):

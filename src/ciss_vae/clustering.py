@@ -35,20 +35,30 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from threadpoolctl import threadpool_limits
 
-from ._partition import (_binomial_bic, _import_leiden, _knn_graph, _merge_small,
-                         _sample_silhouette, _ward_levels)
-from .proportions import (_collapse, _detect_repeated_measures, _missing_mask,
-                          _resolve_columns)
+from ciss_vae._partition import (_binomial_bic, _import_leiden, _knn_graph, _merge_small,
+                                 _sample_silhouette, _ward_levels)
+from ciss_vae.patterns import collapse, detect_repeated_measures
+from ciss_vae.tabular import as_frame, resolve_columns
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MissingnessClusterer", "cluster_on_missing"]
+__all__ = ["MissingnessClusterer", "cluster_on_missing", "cluster_on_missing_prop"]
 
 _AUTO_GRID = {"rb": (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0),
               "cpm": (1.5, 3.0, 6.0, 12.0, 25.0, 50.0)}  # CPM: multiples of graph density
 _N_MICRO = 50  # "auto": finest Leiden partition sought before the Ward merges
 _OBJECTIVES = {"rb": "rb", "rbconfig": "rb", "rbconfiguration": "rb", "cpm": "cpm",
                "modularity": "modularity"}
+
+
+def _plain_value(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _plain_params(params: dict) -> dict:
+    return {k: (list(map(_plain_value, v)) if isinstance(v, (list, tuple)) else
+                {str(g): list(map(_plain_value, m)) for g, m in v.items()} if isinstance(v, dict) else
+                _plain_value(v)) for k, v in params.items()}
 
 
 def _check_positive_int(name, value, minimum=1):
@@ -162,22 +172,39 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
     # ------------------------------------------------------------------ public
     def fit(self, X, y=None):
         """Cluster the rows of ``X`` (DataFrame, ndarray or tensor) by missingness."""
-        mask, labels, positional = _missing_mask(X)
-        n = mask.shape[0]
-        if n == 0:
+        frame, kind = as_frame(X)
+        positional = kind != "frame"
+        labels = list(range(frame.shape[1])) if positional else list(frame.columns)
+        if frame.shape[0] == 0:
             raise ValueError("data has no rows; cannot cluster")
-        drop = set(_resolve_columns(labels, self.cols_ignore, positional))
+        drop = set(resolve_columns(self.cols_ignore, labels, "cols_ignore", positional=positional))
         keep = [i for i in range(len(labels)) if i not in drop]
         if not keep:
             raise ValueError("no columns left to cluster after cols_ignore")
-        self.columns_ = [labels[i] for i in keep]
+        mask = frame.isna().to_numpy()
+        return self.fit_mask(mask[:, keep], [labels[i] for i in keep], positional=positional,
+                             n_input_columns=len(labels))
+
+    def fit_mask(self, mask, columns, *, positional=False, n_input_columns=None):
+        """Cluster the rows of a boolean missingness ``mask`` whose columns are ``columns``.
+
+        The path of :func:`~ciss_vae.pipeline.run_cissvae`, which reads the table
+        once and clusters its mask. ``columns`` are the column labels (used to
+        find repeated measures), or positions with ``positional``;
+        ``cols_ignore`` is not applied here. ``n_input_columns`` is the width
+        of the arrays :meth:`predict` will take (default: ``len(columns)``).
+        """
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape[0] == 0:
+            raise ValueError("data has no rows; cannot cluster")
+        self.columns_ = list(columns)
         self._positional = positional
-        self._n_input_columns = len(labels)
+        self._n_input_columns = len(self.columns_) if n_input_columns is None else int(n_input_columns)
         self.feature_groups_ = self._groups(self.columns_, positional)
-        first, inverse, counts = _collapse(mask[:, keep])
-        F = self._features(mask[first][:, keep])
+        first, inverse, counts = collapse(mask)
+        F = self._features(mask[first])
         trials = [len(v) for v in self.feature_groups_.values()]
-        return self._fit_features(F, inverse, counts, n, trials)
+        return self._fit_features(F, inverse, counts, mask.shape[0], trials)
 
     def fit_predict(self, X, y=None):
         """Fit and return ``labels_``."""
@@ -192,25 +219,69 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         """
         if not hasattr(self, "labels_"):
             raise RuntimeError("MissingnessClusterer is not fitted; call fit first")
-        mask, labels, positional = _missing_mask(X)
+        frame, kind = as_frame(X)
+        positional = kind != "frame"
         if positional != self._positional:
             raise TypeError("predict needs the same kind of input as fit "
                             "(a DataFrame, or an array/tensor)")
+        mask = frame.isna().to_numpy()
         if positional:
-            if len(labels) != self._n_input_columns:
-                raise ValueError(f"X has {len(labels)} columns; fit saw {self._n_input_columns}")
+            if mask.shape[1] != self._n_input_columns:
+                raise ValueError(f"X has {mask.shape[1]} columns; fit saw {self._n_input_columns}")
             cols = self.columns_
         else:
-            pos = {c: i for i, c in enumerate(labels)}
+            pos = {c: i for i, c in enumerate(frame.columns)}
             missing = [c for c in self.columns_ if c not in pos]
             if missing:
                 raise ValueError(f"X lacks columns used in fit: {missing!r}")
             cols = [pos[c] for c in self.columns_]
+        return self.predict_mask(mask[:, cols])
+
+    def predict_mask(self, mask):
+        """Cluster of each row of a missingness ``mask`` over the columns ``columns_``, in that order."""
+        mask = np.asarray(mask, dtype=bool)
         if mask.shape[0] == 0:
             return np.empty(0, dtype=np.int64)
-        first, inverse, _ = _collapse(mask[:, cols])
+        first, inverse, _ = collapse(mask)
         with threadpool_limits(limits=1):
-            return self._predict_features(self._features(mask[first][:, cols]))[inverse]
+            return self._predict_features(self._features(mask[first]))[inverse]
+
+    # ------------------------------------------------------------------ state
+    def to_state(self) -> dict:
+        """The fitted clusterer as plain values (JSON-ready); :meth:`from_state` rebuilds it.
+
+        The training rows' labels are not kept: ``labels_`` of a rebuilt
+        clusterer is empty, ``predict`` works as before.
+        """
+        return dict(
+            type="missingness_clusterer",
+            params=_plain_params(self.get_params()),
+            positional=bool(self._positional),
+            n_input_columns=int(self._n_input_columns),
+            columns=[_plain_value(c) for c in self.columns_],
+            feature_groups=[[str(k), [_plain_value(c) for c in v]] for k, v in self.feature_groups_.items()],
+            patterns=np.asarray(self._Xu, dtype=float).tolist(),
+            weights=np.asarray(self._w).astype(int).tolist(),
+            pattern_labels=np.asarray(self._lab_u).astype(int).tolist(),
+            centers=np.asarray(self.cluster_centers_, dtype=float).tolist(),
+            n_clusters=int(self.n_clusters_),
+        )
+
+    @classmethod
+    def from_state(cls, state: dict) -> "MissingnessClusterer":
+        """The clusterer :meth:`to_state` described."""
+        model = cls(**state["params"])
+        model._positional = bool(state["positional"])
+        model._n_input_columns = int(state["n_input_columns"])
+        model.columns_ = list(state["columns"])
+        model.feature_groups_ = {k: list(v) for k, v in state["feature_groups"]}
+        model._Xu = np.asarray(state["patterns"], dtype=float).reshape(len(state["weights"]), -1)
+        model._w = np.asarray(state["weights"], dtype=np.int64)
+        model._lab_u = np.asarray(state["pattern_labels"], dtype=np.int64)
+        model.cluster_centers_ = np.asarray(state["centers"], dtype=float)
+        model.n_clusters_ = int(state["n_clusters"])
+        model.labels_ = np.empty(0, dtype=np.int64)
+        return model
 
     # ------------------------------------------------------------------ internals
     def _groups(self, columns, positional):
@@ -220,7 +291,7 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         if isinstance(fg, str):
             if fg != "auto":
                 raise ValueError(f"feature_groups must be 'auto', None or a dict; got {fg!r}")
-            found = None if positional else _detect_repeated_measures(columns)
+            found = None if positional else detect_repeated_measures(columns)
             groups = {} if found is None else {
                 stem: [columns[i] for i in v] for stem, v in found.items()}
             if groups:
@@ -230,7 +301,7 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
             groups = {}
             for g, members in fg.items():
                 members = [members] if isinstance(members, (str, int)) else list(members)
-                pos = _resolve_columns(columns, members, positional=False)
+                pos = sorted(resolve_columns(members, columns, "feature_groups", positional=False))
                 groups[str(g)] = [columns[i] for i in pos]
         else:
             raise TypeError("feature_groups must be 'auto', None or a dict")
@@ -464,6 +535,57 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         return out.astype(np.int64)
 
 
+class PatternAssigner:
+    """Cluster of a row from its missingness pattern, for cluster labels a user gave.
+
+    Patterns seen in training get the majority cluster of their training rows;
+    new patterns get the cluster whose centroid (mean missingness indicator of
+    its training rows) is nearest in squared Euclidean distance.
+    """
+
+    def __init__(self, patterns, codes, centers):
+        self.patterns = np.asarray(patterns, dtype=bool).reshape(len(codes), -1)
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.centers = np.asarray(centers, dtype=float)
+        self._lookup = {p.tobytes(): c for p, c in zip(np.packbits(self.patterns, axis=1), self.codes)}
+
+    @classmethod
+    def fit(cls, mask: np.ndarray, codes: np.ndarray, n_clusters: int) -> "PatternAssigner":
+        """The rule for training rows with missingness ``mask`` and cluster ``codes`` (0..n_clusters-1)."""
+        pats, inverse = np.unique(mask, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        votes = np.zeros((len(pats), n_clusters))
+        np.add.at(votes, (inverse, codes), 1)
+        centers = np.vstack([mask[codes == c].mean(axis=0) for c in range(n_clusters)])
+        return cls(pats, votes.argmax(axis=1), centers)
+
+    def predict_mask(self, mask: np.ndarray) -> np.ndarray:
+        """Cluster code of each row of a missingness ``mask`` (same columns as in :meth:`fit`)."""
+        packed = np.packbits(mask, axis=1)
+        out = np.array([self._lookup.get(p.tobytes(), -1) for p in packed], dtype=np.int64)
+        new = out < 0
+        if new.any():
+            d = ((mask[new][:, None, :].astype(float) - self.centers[None]) ** 2).sum(axis=2)
+            out[new] = d.argmin(axis=1)
+        return out
+
+    def to_state(self) -> dict:
+        return dict(type="labels", patterns=self.patterns.astype(int).tolist(), codes=self.codes.tolist(),
+                    centers=self.centers.tolist())
+
+    @classmethod
+    def from_state(cls, state: dict) -> "PatternAssigner":
+        return cls(state["patterns"], state["codes"], state["centers"])
+
+
+def assigner_from_state(state: dict):
+    """The cluster-assignment rule (:class:`MissingnessClusterer` or :class:`PatternAssigner`) of a state."""
+    kinds = {"labels": PatternAssigner, "missingness_clusterer": MissingnessClusterer}
+    if state.get("type") not in kinds:
+        raise ValueError(f"unknown cluster assignment type {state.get('type')!r}")
+    return kinds[state["type"]].from_state(state)
+
+
 def cluster_on_missing(data, cols_ignore=None, n_clusters=None, seed=42, k_neighbors=30,
                        use_snn=True, leiden_resolution="auto", leiden_objective="RB",
                        min_cluster_size=None, small_clusters="merge", feature_groups="auto",
@@ -522,6 +644,102 @@ sample_size, max_graph_nodes
     return model.labels_, model.silhouette_
 
 
-from .proportions import cluster_on_missing_prop  # noqa: E402  (documented here too)
+def _infer_trials(X, max_n=100):
+    """Per column, the smallest n <= max_n making n * values whole (1 if none)."""
+    out = np.ones(X.shape[1])
+    for j in range(X.shape[1]):
+        v = np.unique(X[:, j])
+        for n in range(1, max_n + 1):
+            if np.allclose(v * n, np.round(v * n), atol=1e-6):
+                out[j] = n
+                break
+    return out
 
-__all__ += ["cluster_on_missing_prop"]
+
+def cluster_on_missing_prop(prop_matrix, *, n_clusters=None, seed=42, k_neighbors=30,
+                            use_snn=True, snn_mutual=True, leiden_resolution="auto",
+                            leiden_objective="RB", metric="euclidean", scale_features=False,
+                            min_cluster_size=None, small_clusters="merge",
+                            sample_size=3000, max_graph_nodes=20000):
+    """Cluster rows of a missingness-proportion matrix (samples x features).
+
+    Same method as :func:`cluster_on_missing` (distinct rows collapsed, Leiden
+    with the automatic resolution choice or weighted KMeans, small clusters
+    merged), applied to the given proportions, typically the result of
+    :func:`~ciss_vae.proportions.create_missingness_prop_matrix`.
+
+    The automatic choice scores partitions with a binomial latent-class
+    BIC; a feature's number of source columns comes from a
+    ``MissingnessMatrix``'s ``feature_columns_map``, or else from the values'
+    granularity (the smallest n <= 100 that makes every n * value whole; 1
+    when there is none).
+
+    Parameters
+    ----------
+    prop_matrix : MissingnessMatrix, DataFrame, ndarray or tensor (n_samples, n_features)
+        Finite values; clipped to [0, 1]. Not modified.
+    snn_mutual : bool, default True
+        Keep only kNN edges whose two ends list each other.
+    metric : {"euclidean", "cosine"}, default "euclidean"
+        "cosine" L2-normalises the rows (all-zero rows stay at the origin)
+        and then uses Euclidean distances, which orders neighbours as the
+        cosine distance does.
+    scale_features : bool, default False
+        Standardise each feature (after clipping) before clustering.
+    n_clusters, seed, k_neighbors, use_snn, leiden_resolution, leiden_objective, \
+min_cluster_size, small_clusters, sample_size, max_graph_nodes
+        As in :class:`MissingnessClusterer`.
+
+    Returns
+    -------
+    labels : ndarray of int64, shape (n_samples,)
+    silhouette : float or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> P = np.r_[np.full((50, 3), 0.1), np.full((50, 3), 0.8)]
+    >>> labels, sil = cluster_on_missing_prop(P, n_clusters=2)
+    >>> np.bincount(labels).tolist(), round(sil, 2)
+    ([50, 50], 1.0)
+    """
+    if hasattr(prop_matrix, "detach") and hasattr(prop_matrix, "cpu"):
+        prop_matrix = prop_matrix.detach().cpu().numpy()
+    try:
+        X = (prop_matrix.to_numpy(dtype=float) if hasattr(prop_matrix, "to_numpy")
+             else np.asarray(prop_matrix, dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"prop_matrix must hold numbers: {exc}") from exc
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"prop_matrix must be a non-empty 2-D matrix; got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("prop_matrix contains NaN or infinite values")
+    X = np.clip(X, 0.0, 1.0)
+    if metric not in ("euclidean", "cosine"):
+        raise ValueError(f"metric must be 'euclidean' or 'cosine'; got {metric!r}")
+    fmap = getattr(prop_matrix, "feature_columns_map", None)
+    if isinstance(fmap, dict) and len(fmap) == X.shape[1]:
+        trials = np.array([len(v) for v in fmap.values()], dtype=float)
+    else:
+        trials = _infer_trials(X)
+    scaler = None
+    if scale_features:
+        from sklearn.preprocessing import StandardScaler
+        scaler = StandardScaler().fit(X)
+
+    def transform(P):
+        Z = P if scaler is None else scaler.transform(P)
+        if metric == "cosine":
+            norm = np.linalg.norm(Z, axis=1, keepdims=True)
+            Z = np.divide(Z, norm, out=np.zeros_like(Z), where=norm > 0)
+        return Z
+
+    model = MissingnessClusterer(
+        n_clusters, seed=seed, k_neighbors=k_neighbors, use_snn=use_snn,
+        leiden_resolution=leiden_resolution, leiden_objective=leiden_objective,
+        min_cluster_size=min_cluster_size, small_clusters=small_clusters,
+        sample_size=sample_size, max_graph_nodes=max_graph_nodes)
+    model._mutual = bool(snn_mutual)
+    n = X.shape[0]
+    model._fit_features(X, np.arange(n), np.ones(n), n, trials, transform)
+    return model.labels_, model.silhouette_

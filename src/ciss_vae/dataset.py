@@ -94,6 +94,23 @@ def _key(x):
     return x.item() if isinstance(x, np.generic) else x
 
 
+def _statistics(train: np.ndarray, schema: TableSchema) -> tuple[np.ndarray, np.ndarray]:
+    """Means and stds of the training cells of continuous columns (binary columns: 0 and 1).
+
+    A column with no training cell gets 0 and 1; a constant one is scaled by 1 (logged).
+    """
+    cont = schema.continuous
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(cont, np.nanmean(np.where(np.isnan(train).all(0), 0.0, train), axis=0), 0.0)
+        stds = np.where(cont, np.nanstd(np.where(np.isnan(train).all(0), 1.0, train), axis=0), 1.0)
+    flat = cont & (stds == 0)
+    if flat.any():
+        logger.warning("constant columns %r are scaled by 1 instead of 0",
+                       [schema.model_names[j] for j in np.flatnonzero(flat)])
+        stds = np.where(flat, 1.0, stds)
+    return means, stds
+
+
 def _imputable_matrix(imputable, schema: TableSchema) -> np.ndarray:
     """Bool (N, n_features): True where the model may fill a missing cell."""
     n = len(schema.index)
@@ -207,11 +224,22 @@ class ClusterDataset(Dataset):
         binary_feature_mask=None,
         categorical_column_map=None,
     ):
+        schema, X = TableSchema.from_data(data, columns_ignore, binary_feature_mask, categorical_column_map)
+        self._build(schema, X, cluster_labels, val_proportion, replacement_value, imputable, val_seed)
+
+    @classmethod
+    def from_table(cls, schema: TableSchema, X: np.ndarray, cluster_labels=None, val_proportion=0.1,
+                   replacement_value: float = 0.0, imputable=None, val_seed: int | None = 42) -> "ClusterDataset":
+        """The dataset of a table the schema has already read (``X``: its model values), without reading it again."""
+        dataset = cls.__new__(cls)
+        dataset._build(schema, X, cluster_labels, val_proportion, replacement_value, imputable, val_seed)
+        return dataset
+
+    def _build(self, schema, X, cluster_labels, val_proportion, replacement_value, imputable, val_seed) -> None:
         if not isinstance(replacement_value, Real) or not np.isfinite(replacement_value):
             raise ValueError(f"`replacement_value` must be a finite number, got {replacement_value!r}")
-        schema, X = TableSchema.from_data(data, columns_ignore, binary_feature_mask, categorical_column_map)
         self.schema = schema
-        n, p = X.shape
+        n = X.shape[0]
         codes, names = encode_clusters(cluster_labels, n, schema.index)
         self.cluster_names = names
         self.n_clusters = len(names)
@@ -223,29 +251,18 @@ class ClusterDataset(Dataset):
         erased = (~missing & ~imp).sum()
         if erased:
             logger.warning("%d observed cells are marked do-not-impute; they are returned as observed", erased)
-        props = _proportions(val_proportion, names)
-        self.val_proportions = props
-        val_mask = self._hold_out(X, missing, imp, codes, props, np.random.default_rng(val_seed))
+        self.val_proportions = _proportions(val_proportion, names)
+        val_mask = self._hold_out(X, missing, imp, codes, self.val_proportions, np.random.default_rng(val_seed))
         imp = imp | ~missing
         self.has_dni = bool((~imp).any())
 
         train = np.where(val_mask, np.nan, X)
-        cont = schema.continuous
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(cont, np.nanmean(np.where(np.isnan(train).all(0), 0.0, train), axis=0), 0.0)
-            stds = np.where(cont, np.nanstd(np.where(np.isnan(train).all(0), 1.0, train), axis=0), 1.0)
-        flat = cont & (stds == 0)
-        if flat.any():
-            names = [schema.model_names[j] for j in np.flatnonzero(flat)]
-            logger.warning("constant columns %r are scaled by 1 instead of 0", names)
-            stds = np.where(flat, 1.0, stds)
-        self.means_ = means
-        self.stds_ = stds
-
-        norm = (train - means) / stds
+        self.means_, self.stds_ = _statistics(train, schema)
+        norm = (train - self.means_) / self.stds_
         filled = np.where(np.isnan(norm), self.replacement_value, norm)
         self.raw_data = torch.tensor(X, dtype=torch.float32)
         self.data = torch.tensor(filled, dtype=torch.float32)
+        self.initial_data = None
         self.masks = torch.tensor(~np.isnan(train))
         self.val_mask = torch.tensor(val_mask)
         self.val_data = torch.tensor(np.where(val_mask, X, np.nan), dtype=torch.float32)
@@ -253,8 +270,8 @@ class ClusterDataset(Dataset):
         self.imputable = torch.tensor(imp)
         self.cluster_labels = torch.tensor(codes)
         self.indices = torch.arange(n)
-        self.feature_means = torch.tensor(means, dtype=torch.float32)
-        self.feature_stds = torch.tensor(stds, dtype=torch.float32)
+        self.feature_means = torch.tensor(self.means_, dtype=torch.float32)
+        self.feature_stds = torch.tensor(self.stds_, dtype=torch.float32)
         self.feature_names = schema.model_names
         self.settings = self._settings(imputable is not None)
 
@@ -338,10 +355,17 @@ class ClusterDataset(Dataset):
         """A deep copy."""
         return copy.deepcopy(self)
 
-    def with_data(self, data: torch.Tensor) -> "ClusterDataset":
-        """A shallow copy whose standardised matrix is ``data``."""
+    def with_data(self, data: torch.Tensor, *, initial: torch.Tensor | None = None) -> "ClusterDataset":
+        """A shallow copy whose standardised matrix is ``data``.
+
+        ``initial`` records the fill a run started from (``initial_data``), so
+        that :func:`~ciss_vae.tuning.autotune` tunes a dataset returned by
+        ``run_cissvae(return_dataset=True)`` from its initial fill.
+        """
         new = copy.copy(self)
         new.data = data
+        if initial is not None:
+            new.initial_data = initial
         return new
 
     def __repr__(self) -> str:

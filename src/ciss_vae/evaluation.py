@@ -28,7 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ciss_vae.amputation import MECHANISMS, ampute, realised_rate
 
 __all__ = ["MECHANISMS", "ComparisonResult", "Scores", "ampute", "compare", "default_methods", "realised_rate",
-           "score"]
+           "score", "standardised_rmse"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ class Scores:
         (binary and categorical columns only, else NaN).
     overall : Series with the same metrics over all amputated cells: ``rmse``
         and ``mae`` pool the cells in original units, ``std_rmse`` pools the
-        standardised errors (as :func:`ciss_vae.cli.standardised_rmse`; zero-std
-        columns left out), ``wasserstein`` is the mean over columns,
+        standardised errors (as :func:`standardised_rmse`; zero-std columns
+        left out), ``wasserstein`` is the mean over columns,
         ``accuracy`` pools the binary/categorical cells (one-hot groups count
         once per row).
     """
@@ -167,6 +167,21 @@ def score(imputed, complete, incomplete, *, categorical=None):
         "accuracy": correct_total / n_discrete if n_discrete else np.nan,
     })
     return Scores(per_column=per_column, overall=overall)
+
+
+def standardised_rmse(imputed, complete, incomplete) -> float:
+    """RMSE over the cells missing in ``incomplete`` that ``imputed`` filled, in units of each column's std.
+
+    The std is the population std of the column in ``complete``; zero-std
+    columns are left out. Cells the imputation left missing (do-not-impute
+    cells) are not scored. Equals ``score(...).overall["std_rmse"]`` when every
+    missing cell was filled.
+    """
+    like = next((a for a in (complete, incomplete, imputed) if isinstance(a, pd.DataFrame)), None)
+    imp, tru, inc = (_frame(a, like) for a in (imputed, complete, incomplete))
+    unfilled = inc.isna().to_numpy() & imp.isna().to_numpy()
+    inc = inc.mask(unfilled, tru.to_numpy())
+    return float(score(imp.mask(unfilled, tru.to_numpy()), tru, inc).overall["std_rmse"])
 
 
 # --------------------------------------------------------------------------- methods
@@ -322,10 +337,6 @@ class ComparisonResult:
 
     def plot(self, metric="std_rmse"):
         """Matplotlib Figure: one panel per dataset, mean ± std over seeds of ``metric`` per method and mechanism."""
-        import matplotlib
-
-        if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo") and not _has_display():
-            matplotlib.use("Agg")
         from matplotlib.figure import Figure
 
         s = self.summary(metric)
@@ -353,11 +364,6 @@ class ComparisonResult:
             ax.set_visible(False)
         axes[0].legend(fontsize=7)
         return fig
-
-
-def _has_display():
-    import os
-    return bool(os.environ.get("DISPLAY"))
 
 
 def compare(datasets, mechanisms=("MCAR", "MAR", "MNAR"), rates=(0.3,), seeds=(0, 1, 2), methods=None,

@@ -1,13 +1,15 @@
 """CISSVAEImputer: CISS-VAE as a scikit-learn transformer.
 
-``fit`` runs exactly the path of :func:`~ciss_vae.pipeline.run_cissvae` (the
-same clustering, hold-out, training and selection) and keeps what is needed to
-impute new rows: the column schema, the training normalisation statistics, the
-cluster assignment rule and the model. ``transform`` imputes any table with
-the same columns; ``transform(X, n_draws=m)`` draws ``m`` completed tables for
-multiple imputation (pool the analyses with :func:`ciss_vae.pooling.pool`).
+``fit`` runs exactly the path of :func:`~ciss_vae.pipeline.run_cissvae`
+(:func:`~ciss_vae.pipeline.fit_table`: the same reading, clustering, hold-out,
+training and selection) and keeps what is needed to impute new rows: the
+column schema, the training normalisation statistics, the cluster assignment
+rule and the model. ``transform`` imputes any table with the same columns;
+``transform(X, n_draws=m)`` draws ``m`` completed tables for multiple
+imputation (pool the analyses with :func:`ciss_vae.pooling.pool`).
 :meth:`CISSVAEImputer.save` / :meth:`CISSVAEImputer.load` store and rebuild a
-fitted imputer without pickle (see :mod:`ciss_vae.persistence`).
+fitted imputer without pickle: the imputer describes itself as plain values
+(:meth:`~CISSVAEImputer.to_state`) and :mod:`ciss_vae.persistence` writes them.
 
 Behaviour of ``transform`` on unusual input (documented, tested):
 
@@ -45,68 +47,26 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ciss_vae.clustering import MissingnessClusterer
+from ciss_vae import persistence
+from ciss_vae import settings as S
+from ciss_vae.clustering import PatternAssigner, assigner_from_state
 from ciss_vae.engine import TrainingData, activate, predict_logits
 from ciss_vae.losses import ColumnKinds
+from ciss_vae.model import CISSVAE
 from ciss_vae.output import observed_range, output_values
-from ciss_vae.pipeline import ignored_for_clustering, report_to_stderr, resolve_seed, run_cissvae
-from ciss_vae.schema import TableSchema, _to_frame
+from ciss_vae.pipeline import RunResult, fit_table
+from ciss_vae.schema import TableSchema, _numeric_column
 
 logger = logging.getLogger(__name__)
 
-# run_cissvae arguments that are not constructor parameters: data-shaped ones
-# (imputable_matrix, missingness_proportion_matrix, clusters -> fit), output
-# switches (return_*, print_dataset -> verbose) and `debug`.
-_RUN_ARGS = (
-    "val_proportion", "replacement_value", "columns_ignore", "binary_feature_mask", "categorical_column_map",
-    "n_clusters", "k_neighbors", "leiden_resolution", "leiden_objective", "seed", "scale_features",
-    "hidden_dims", "latent_dim", "layer_order_enc", "layer_order_dec", "latent_shared", "output_shared",
-    "batch_size", "epochs", "initial_lr", "decay_factor", "weight_decay", "beta", "device", "max_loops",
-    "patience", "epochs_per_loop", "initial_lr_refit", "decay_factor_refit", "beta_refit", "binary_output",
-    "clip_to_observed",
-    "validate_every", "tol", "n_iter_no_change", "precision", "val_seed",
-)
+FORMAT = "ciss_vae.CISSVAEImputer"
+FORMAT_VERSION = 3
+_READS = (2, 3)  # version 2 (ciss_vae before the settings declaration) loads too
+_PARAMS = S.defaults(S.IMPUTER)
 
 
 class _NewRows(SimpleNamespace):
     """What :func:`~ciss_vae.output.output_values` needs to know about rows given to ``transform``."""
-
-
-class _LabelAssigner:
-    """Cluster of a row from its missingness pattern, for clusters given to ``fit``.
-
-    Patterns seen in training get the majority cluster of their training rows;
-    new patterns get the cluster whose centroid (mean missingness indicator of
-    its training rows) is nearest in squared Euclidean distance.
-    """
-
-    def __init__(self, patterns, codes, centers):
-        self.patterns = np.asarray(patterns, dtype=bool).reshape(len(codes), -1)
-        self.codes = np.asarray(codes, dtype=np.int64)
-        self.centers = np.asarray(centers, dtype=float)
-        self._lookup = {p.tobytes(): c for p, c in zip(np.packbits(self.patterns, axis=1), self.codes)}
-
-    @classmethod
-    def fit(cls, mask: np.ndarray, codes: np.ndarray, n_clusters: int) -> "_LabelAssigner":
-        pats, inverse = np.unique(mask, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        votes = np.zeros((len(pats), n_clusters))
-        np.add.at(votes, (inverse, codes), 1)
-        centers = np.vstack([mask[codes == c].mean(axis=0) for c in range(n_clusters)])
-        return cls(pats, votes.argmax(axis=1), centers)
-
-    def predict(self, mask: np.ndarray) -> np.ndarray:
-        packed = np.packbits(mask, axis=1)
-        out = np.array([self._lookup.get(p.tobytes(), -1) for p in packed], dtype=np.int64)
-        new = out < 0
-        if new.any():
-            d = ((mask[new][:, None, :].astype(float) - self.centers[None]) ** 2).sum(axis=2)
-            out[new] = d.argmin(axis=1)
-        return out
-
-    def state(self) -> dict:
-        return dict(patterns=self.patterns.astype(int).tolist(), codes=self.codes.tolist(),
-                    centers=self.centers.tolist())
 
 
 class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
@@ -170,25 +130,18 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
 
 
 class CISSVAEImputer(_ImputerBase):
-    """Impute missing values with CISS-VAE, as a scikit-learn transformer.
+    __doc__ = f"""Impute missing values with CISS-VAE, as a scikit-learn transformer.
 
-    Every parameter is the ``run_cissvae`` argument of the same name and
-    default (see :func:`~ciss_vae.pipeline.run_cissvae`), except:
+    Parameters are stored as given and checked in :meth:`fit` (every one is
+    declared in :mod:`ciss_vae.settings`); each means what the ``run_cissvae``
+    argument of the same name means. Cluster labels may be given to
+    :meth:`fit` as ``clusters``. Not available here: ``imputable_matrix``,
+    ``missingness_proportion_matrix`` and ``scale_features`` (shaped like, or
+    only meaningful for, the training table), ``return_*`` and ``debug``.
 
-    verbose : bool, default=False
-        Log the dataset, clustering and training summary (run_cissvae's
-        ``print_dataset``).
-    transform_max_iter : int, default=10
-        Most imputation passes in ``transform`` (fill <- model(fill), as the
-        refit loop does); the first pass starts from ``replacement_value``.
-    transform_tol : float, default=1e-4
-        ``transform`` stops once no imputed cell changes by more than this,
-        in standardised units.
-
-    Not available here: ``imputable_matrix`` and
-    ``missingness_proportion_matrix`` (they are shaped like the training data),
-    ``return_*``, ``print_dataset`` and ``debug``. Cluster labels may be given
-    to :meth:`fit` as ``clusters``.
+    Parameters
+    ----------
+{S.parameters_doc(S.IMPUTER)}
 
     Attributes
     ----------
@@ -208,102 +161,41 @@ class CISSVAEImputer(_ImputerBase):
     clusterer_ : MissingnessClusterer or None
         Fitted when ``clusters`` is not given to fit.
     cluster_assigner_ : object
-        ``predict(X)`` -> cluster code of new rows (the clusterer, or a
-        nearest-centroid rule on the training rows' missingness patterns).
+        ``predict_mask(mask)`` -> cluster code of new rows (the clusterer, or
+        :class:`~ciss_vae.clustering.PatternAssigner` for given clusters).
     cluster_names_ : ndarray
         Cluster label of each cluster code.
     fit_output_ : DataFrame
         The imputed training table (``run_cissvae``'s output).
+    training_history_ : DataFrame
+        The training history (``run_cissvae(return_history=True)``'s).
+    fit_summary_ : dict
+        Epochs, refit loops, why training stopped, the selected phase and its
+        validation error, the seed and the number of clusters.
     seed_ : int
         The seed used (drawn when ``seed=None``).
     n_features_in_, feature_names_in_ :
         As in scikit-learn.
+
+    Examples
+    --------
+    >>> from ciss_vae import CISSVAEImputer
+    >>> from ciss_vae.data import load_example_dataset
+    >>> df, _, clusters = load_example_dataset()
+    >>> imputer = CISSVAEImputer(hidden_dims=[32], layer_order_enc=["u"], layer_order_dec=["s"], epochs=5,
+    ...                          max_loops=1).fit(df.iloc[:300], clusters=clusters[:300])
+    >>> imputer.transform(df.iloc[300:320]).isna().sum().sum()
+    0
     """
 
-    def __init__(
-        self,
-        *,
-        val_proportion=0.1,
-        replacement_value=0.0,
-        columns_ignore=None,
-        binary_feature_mask=None,
-        categorical_column_map=None,
-        n_clusters=None,
-        k_neighbors=None,
-        leiden_resolution=None,
-        leiden_objective=None,
-        seed=42,
-        scale_features=False,
-        hidden_dims=(150, 120, 60),
-        latent_dim=15,
-        layer_order_enc=("unshared", "unshared", "unshared"),
-        layer_order_dec=("shared", "shared", "shared"),
-        latent_shared=False,
-        output_shared=False,
-        batch_size=4000,
-        epochs=500,
-        initial_lr=0.01,
-        decay_factor=0.999,
-        weight_decay=0.001,
-        beta=0.001,
-        device=None,
-        max_loops=100,
-        patience=2,
-        epochs_per_loop=None,
-        initial_lr_refit=None,
-        decay_factor_refit=None,
-        beta_refit=None,
-        binary_output="label",
-        clip_to_observed=False,
-        validate_every=10,
-        tol=0.01,
-        n_iter_no_change=5,
-        precision="float32",
-        val_seed=None,
-        verbose=False,
-        transform_max_iter=10,
-        transform_tol=1e-4,
-    ):
-        self.val_proportion = val_proportion
-        self.replacement_value = replacement_value
-        self.columns_ignore = columns_ignore
-        self.binary_feature_mask = binary_feature_mask
-        self.categorical_column_map = categorical_column_map
-        self.n_clusters = n_clusters
-        self.k_neighbors = k_neighbors
-        self.leiden_resolution = leiden_resolution
-        self.leiden_objective = leiden_objective
-        self.seed = seed
-        self.scale_features = scale_features
-        self.hidden_dims = hidden_dims
-        self.latent_dim = latent_dim
-        self.layer_order_enc = layer_order_enc
-        self.layer_order_dec = layer_order_dec
-        self.latent_shared = latent_shared
-        self.output_shared = output_shared
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.initial_lr = initial_lr
-        self.decay_factor = decay_factor
-        self.weight_decay = weight_decay
-        self.beta = beta
-        self.device = device
-        self.max_loops = max_loops
-        self.patience = patience
-        self.epochs_per_loop = epochs_per_loop
-        self.initial_lr_refit = initial_lr_refit
-        self.decay_factor_refit = decay_factor_refit
-        self.beta_refit = beta_refit
-        self.binary_output = binary_output
-        self.clip_to_observed = clip_to_observed
-        self.validate_every = validate_every
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.precision = precision
-        self.val_seed = val_seed
-        self.verbose = verbose
-        self.transform_max_iter = transform_max_iter
-        self.transform_tol = transform_tol
+    def __init__(self, **params):
+        unknown = sorted(set(params) - set(_PARAMS))
+        if unknown:
+            raise TypeError(f"CISSVAEImputer got unexpected parameter(s) {unknown}")
+        for name, default in _PARAMS.items():
+            setattr(self, name, params.get(name, default))
+
+    __init__.__signature__ = S.signature(S.IMPUTER, first=("self",))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -313,51 +205,46 @@ class CISSVAEImputer(_ImputerBase):
 
     # ------------------------------------------------------------------ fit
     def run_settings(self) -> dict:
-        """The ``run_cissvae`` keyword arguments these parameters stand for."""
-        return {k: getattr(self, k) for k in _RUN_ARGS}
+        """Every ``run_cissvae`` setting these parameters stand for, checked (the rest at their defaults)."""
+        checked = S.validate(self.get_params(deep=False), S.IMPUTER)
+        run = S.defaults(S.RUN)
+        run.update({k: v for k, v in checked.items() if k in run})
+        return run
 
     def fit(self, X, y=None, clusters=None):
         """Cluster (unless ``clusters`` is given), train and keep what ``transform`` needs.
 
-        Runs :func:`~ciss_vae.pipeline.run_cissvae` with this estimator's
-        settings, so that the imputed training table (``fit_output_``) is the
-        one ``run_cissvae`` returns. ``y`` is ignored.
+        Runs the path of :func:`~ciss_vae.pipeline.run_cissvae` with this
+        estimator's settings, so that the imputed training table
+        (``fit_output_``) is the one ``run_cissvae`` returns. ``y`` is ignored.
         """
-
-        X = self._check_input(X, reset=True)
-        frame, kind = _to_frame(X)
-        self._input_kind_ = kind
-        with report_to_stderr(self.verbose):
-            seed = resolve_seed(self.seed)
         settings = self.run_settings()
-        settings["seed"] = seed
-        self.clusterer_ = None
-        if clusters is None:
-            self.clusterer_ = self._fit_clusterer(X, seed)
-            clusters = self.clusterer_.labels_
-        imputed, model, dataset = run_cissvae(
-            X, clusters=clusters, print_dataset=self.verbose, return_model=True, return_dataset=True,
-            **{k: v for k, v in settings.items() if k not in ("n_clusters", "k_neighbors", "leiden_resolution",
-                                                              "leiden_objective", "scale_features")})
-        self.seed_ = seed
-        self.fit_output_ = imputed
-        self.schema_ = dataset.schema
-        self.schema_.original = self.schema_.original.iloc[:0]  # keep no training rows
-        self.means_ = np.asarray(dataset.means_, dtype=np.float64)
-        self.stds_ = np.asarray(dataset.stds_, dtype=np.float64)
-        self.observed_min_, self.observed_max_ = observed_range(dataset)
-        self.cluster_names_ = np.asarray(dataset.cluster_names)
-        self.n_clusters_ = int(dataset.n_clusters)
-        self.column_dtypes_ = [str(t) for t in frame.dtypes]
-        if self.clusterer_ is None:
-            mask = np.isnan(dataset.raw_data.numpy())[:, ~self.schema_.ignored]
-            self.cluster_assigner_ = _LabelAssigner.fit(mask, dataset.cluster_labels.numpy(), self.n_clusters_)
+        X = self._check_input(X, reset=True)
+        return self._set_fitted(fit_table(X, settings, clusters=clusters))
+
+    def _set_fitted(self, result: RunResult):
+        """Keep what ``transform`` needs from a finished run (fit, or a tuning trial's winner)."""
+        ds = result.dataset
+        self.seed_ = int(result.summary["seed"])
+        self.fit_output_ = result.imputed
+        self._input_kind_ = "frame" if ds.schema.kind == "frame" else "array"
+        self.column_dtypes_ = [str(t) for t in ds.schema.original.dtypes]
+        self.schema_ = ds.schema.without_rows()
+        self.means_ = np.asarray(ds.means_, dtype=np.float64)
+        self.stds_ = np.asarray(ds.stds_, dtype=np.float64)
+        self.observed_min_, self.observed_max_ = observed_range(ds)
+        self.cluster_names_ = np.asarray(ds.cluster_names)
+        self.n_clusters_ = int(ds.n_clusters)
+        self.clusterer_ = result.clusterer
+        if result.clusterer is None:
+            mask = np.isnan(ds.raw_data.numpy())[:, ~self.schema_.ignored]
+            self.cluster_assigner_ = PatternAssigner.fit(mask, ds.cluster_labels.numpy(), self.n_clusters_)
         else:
-            self.cluster_assigner_ = self.clusterer_
-        self.residual_std_ = self._residual_std(model, dataset)
-        self.model_ = model.cpu().eval()
-        self.training_history_ = model.training_history_
-        self.fit_summary_ = model.fit_summary_
+            self.cluster_assigner_ = result.clusterer
+        self.residual_std_ = _residual_std(result.model, ds, result.fill)
+        self.model_ = result.model.cpu().eval()
+        self.training_history_ = result.history
+        self.fit_summary_ = result.summary
         return self
 
     def _check_input(self, X, reset):
@@ -367,30 +254,6 @@ class CISSVAEImputer(_ImputerBase):
             X = check_array(X, dtype="numeric", ensure_all_finite="allow-nan", ensure_min_samples=1)
         validate_data(self, X, reset=reset, skip_check_array=True)
         return X
-
-    def _fit_clusterer(self, X, seed):
-        opts = {k: v for k, v in dict(k_neighbors=self.k_neighbors, leiden_resolution=self.leiden_resolution,
-                                      leiden_objective=self.leiden_objective).items() if v is not None}
-        # as run_cissvae's clustering (cluster_on_missing), keeping the fitted clusterer
-        return MissingnessClusterer(self.n_clusters, cols_ignore=ignored_for_clustering(X, self.columns_ignore),
-                                    seed=seed, **opts).fit(X)
-
-    @staticmethod
-    def _residual_std(model, dataset) -> np.ndarray:
-        """Per-column residual std (standardised units) on the validation cells; observed cells when none."""
-        td = TrainingData.from_dataset(dataset, torch.device("cpu"))
-        model = model.cpu()
-        logits = predict_logits(model, td, dataset.data).numpy().astype(np.float64)
-        target = ((dataset.raw_data.numpy().astype(np.float64) - dataset.means_) / dataset.stds_)
-        val = dataset.val_mask.numpy()
-        seen = dataset.masks.numpy()
-        cont = dataset.schema.continuous
-        out = np.zeros(dataset.n_features)
-        for j in np.flatnonzero(cont):
-            cells = val[:, j] if val[:, j].sum() >= 2 else seen[:, j]
-            if cells.any():
-                out[j] = float(np.sqrt(np.mean((logits[cells, j] - target[cells, j]) ** 2)))
-        return out
 
     # ------------------------------------------------------------------ transform internals
     def _read(self, X) -> _NewRows:
@@ -413,20 +276,12 @@ class CISSVAEImputer(_ImputerBase):
         missing = np.isnan(values)
         norm = (values - self.means_) / self.stds_
         fill = np.where(missing, float(self.replacement_value), norm)
-        clusters = self.cluster_assigner_.predict(self._cluster_input(frame, missing))
+        clusters = self.cluster_assigner_.predict_mask(missing[:, ~s.ignored])
         fill_cells = missing & ~s.ignored[None, :]
         return _NewRows(schema=new, raw_data=torch.tensor(values), means_=self.means_, stds_=self.stds_,
                         missing=missing, fill_mask=fill_cells, fill=torch.tensor(fill, dtype=torch.float32),
                         clusters=torch.as_tensor(clusters, dtype=torch.int64),
                         input_kind="frame" if isinstance(X, pd.DataFrame) else "array")
-
-    def _cluster_input(self, frame, missing):
-        if self.clusterer_ is None:
-            return missing[:, ~self.schema_.ignored]
-        nan = np.where(frame.isna().to_numpy(), np.nan, 0.0)
-        if self.clusterer_._positional:
-            return nan
-        return pd.DataFrame(nan, columns=list(self.schema_.names))
 
     def _kinds(self):
         return ColumnKinds.from_schema(self.schema_)
@@ -509,19 +364,105 @@ class CISSVAEImputer(_ImputerBase):
         check_is_fitted(self, "n_features_in_")
         return _check_feature_names_in(self, input_features)
 
-    # ------------------------------------------------------------------ persistence
+    # ------------------------------------------------------------------ state and persistence
+    def to_state(self) -> dict:
+        """The fitted imputer as plain values (JSON-ready); the weights are ``model_.state_dict()``.
+
+        Not kept: the training rows, hence ``fit_output_`` and ``training_history_``.
+        """
+        check_is_fitted(self, "model_")
+        s = self.schema_
+        plain = persistence.plain
+        return dict(
+            params=plain(self.get_params(deep=False), "the imputer's parameters"),
+            model=dict(constructor=self.model_.constructor_kwargs(), final_lr=self.model_.final_lr),
+            schema=dict(names=plain(list(s.names), "column labels"), kind=s.kind,
+                        model_columns=[int(c) for c in s.model_columns], ignored=[bool(v) for v in s.ignored],
+                        binary=[bool(v) for v in s.binary],
+                        categorical=[[plain(g, "categorical group names"), [int(j) for j in idx]]
+                                     for g, idx in s.categorical.items()],
+                        dtypes=list(self.column_dtypes_)),
+            fitted=dict(seed=int(self.seed_), input_kind=self._input_kind_, n_features_in=int(self.n_features_in_),
+                        feature_names_in=(plain(list(self.feature_names_in_), "column labels")
+                                          if hasattr(self, "feature_names_in_") else None),
+                        means=[float(v) for v in self.means_], stds=[float(v) for v in self.stds_],
+                        residual_std=[float(v) for v in self.residual_std_],
+                        observed_min=[persistence.finite_or_none(v) for v in self.observed_min_],
+                        observed_max=[persistence.finite_or_none(v) for v in self.observed_max_],
+                        cluster_names=plain(list(self.cluster_names_), "cluster labels"),
+                        n_clusters=int(self.n_clusters_),
+                        fit_summary=plain(getattr(self, "fit_summary_", None) or {}, "the fit summary")),
+            clusters=self.cluster_assigner_.to_state(),
+        )
+
+    @classmethod
+    def from_state(cls, state: dict, weights: dict) -> "CISSVAEImputer":
+        """The imputer :meth:`to_state` described, with the model weights ``weights``."""
+        params = {k: v for k, v in state["params"].items() if k in _PARAMS}  # version 2 had scale_features
+        imp = cls(**params)
+        m = state["model"]
+        model = CISSVAE(**m["constructor"])
+        try:
+            model.load_state_dict(weights, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"the weights do not fit the saved architecture: {exc}") from exc
+        if m.get("final_lr") is not None:
+            model.set_final_lr(m["final_lr"])
+        imp.model_ = model.eval()
+        sd = state["schema"]
+        names = list(sd["names"])
+        imp.schema_ = TableSchema(
+            names=names, index=pd.RangeIndex(0), kind=sd["kind"],
+            model_columns=np.asarray(sd["model_columns"], dtype=np.int64),
+            ignored=np.asarray(sd["ignored"], dtype=bool), binary=np.asarray(sd["binary"], dtype=bool),
+            categorical={g: list(idx) for g, idx in sd["categorical"]},
+            original=pd.DataFrame(columns=pd.Index(names, dtype=object) if names else None))
+        imp.column_dtypes_ = list(sd["dtypes"])
+        f = state["fitted"]
+        imp.seed_ = int(f["seed"])
+        imp._input_kind_ = f["input_kind"]
+        imp.n_features_in_ = int(f["n_features_in"])
+        if f["feature_names_in"] is not None:
+            imp.feature_names_in_ = np.asarray(f["feature_names_in"], dtype=object)
+        imp.means_ = np.asarray(f["means"], dtype=np.float64)
+        imp.stds_ = np.asarray(f["stds"], dtype=np.float64)
+        imp.residual_std_ = np.asarray(f["residual_std"], dtype=np.float64)
+        imp.observed_min_ = np.asarray(f["observed_min"], dtype=np.float64)  # None -> NaN
+        imp.observed_max_ = np.asarray(f["observed_max"], dtype=np.float64)
+        imp.cluster_names_ = np.asarray(f["cluster_names"])
+        imp.n_clusters_ = int(f["n_clusters"])
+        imp.fit_summary_ = f.get("fit_summary", {})
+        imp.cluster_assigner_ = assigner_from_state(state["clusters"])
+        imp.clusterer_ = imp.cluster_assigner_ if state["clusters"]["type"] != "labels" else None
+        return imp
+
     def save(self, path) -> None:
         """Write ``model.json`` and ``weights.pt`` into the directory ``path`` (no pickle)."""
-        from ciss_vae.persistence import save_imputer
-
-        save_imputer(self, path)
+        persistence.save(path, FORMAT, FORMAT_VERSION, self.to_state(), self.model_.state_dict())
 
     @classmethod
     def load(cls, path) -> "CISSVAEImputer":
         """Rebuild an imputer written by :meth:`save`; never executes code from the files."""
-        from ciss_vae.persistence import load_imputer
+        state, weights = persistence.load(path, FORMAT, _READS)
+        try:
+            return cls.from_state(state, weights)
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"the saved imputer at {str(path)!r} is incomplete or corrupted ({exc!r})") from exc
 
-        return load_imputer(path, cls)
+
+def _residual_std(model, dataset, fill) -> np.ndarray:
+    """Per-column residual std (standardised units) on the validation cells; observed cells when none."""
+    td = TrainingData.from_dataset(dataset, torch.device("cpu"))
+    logits = predict_logits(model.cpu(), td, fill).numpy().astype(np.float64)
+    target = (dataset.raw_data.numpy().astype(np.float64) - dataset.means_) / dataset.stds_
+    val = dataset.val_mask.numpy()
+    seen = dataset.masks.numpy()
+    out = np.zeros(dataset.n_features)
+    for j in np.flatnonzero(dataset.schema.continuous):
+        cells = val[:, j] if val[:, j].sum() >= 2 else seen[:, j]
+        if cells.any():
+            out[j] = float(np.sqrt(np.mean((logits[cells, j] - target[cells, j]) ** 2)))
+    return out
 
 
 def _schema_for_new_rows(frame: pd.DataFrame, fitted: TableSchema):
@@ -529,8 +470,6 @@ def _schema_for_new_rows(frame: pd.DataFrame, fitted: TableSchema):
 
     Unlike fit, a column may be entirely missing here (its cells are imputed).
     """
-    from ciss_vae.schema import _numeric_column
-
     values = np.full((len(frame), fitted.n_features), np.nan)
     for j, c in enumerate(fitted.model_columns):
         col = frame.iloc[:, c]

@@ -1,26 +1,84 @@
-"""run_cissvae: a table in, an imputed table (and what was asked for) out."""
+"""A table in, an imputed table out: read once, cluster, build the dataset, train, impute.
+
+The data flow down, once::
+
+    table --read_table--> schema + values --cluster_rows--> labels --ClusterDataset.from_table-->
+    dataset --train_on_dataset (engine.fit)--> model + selected fill --imputed_frame--> caller's table
+
+:func:`fit_table` runs it and returns a :class:`RunResult`; it is the one path of
+:func:`run_cissvae`, :class:`~ciss_vae.imputer.CISSVAEImputer` and the command
+line. :func:`train_on_dataset` (from a built dataset on) is shared with
+:func:`~ciss_vae.tuning.autotune`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import sys
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
-from ciss_vae.clustering import cluster_on_missing
+from ciss_vae import settings as S
+from ciss_vae.clustering import MissingnessClusterer, cluster_on_missing_prop
 from ciss_vae.dataset import ClusterDataset
 from ciss_vae.engine import Generators, Phase, TrainingData, fit, predict_logits, resolve_device
 from ciss_vae.model import CISSVAE
 from ciss_vae.output import imputed_frame
 from ciss_vae.progress import TrainingProgress
-from ciss_vae.proportions import cluster_on_missing_prop
-from ciss_vae.schema import _to_frame, resolve_columns
+from ciss_vae.schema import TableSchema
 
 logger = logging.getLogger("ciss_vae")
 
+ARCHITECTURE = ("hidden_dims", "latent_dim", "layer_order_enc", "layer_order_dec", "latent_shared", "output_shared")
+_CLUSTERER_OPTIONS = {"k_neighbors": "k_neighbors", "leiden_resolution": "leiden_resolution",
+                      "leiden_objective": "leiden_objective"}
 
+
+@dataclass
+class RunResult:
+    """Everything one run produced (the return value of :func:`fit_table`).
+
+    Attributes
+    ----------
+    imputed : DataFrame
+        The caller's table with the missing cells filled.
+    model : CISSVAE
+        The selected model.
+    dataset : ClusterDataset
+        The dataset as built (its ``data`` is the initial fill).
+    fill : torch.Tensor
+        The standardised table the model was selected on (CPU).
+    history : DataFrame
+        One row per epoch and per refit validation; ``selected`` marks the chosen model.
+    summary : dict
+        Epochs, refit loops, why training stopped, the selected phase, its
+        validation error, the final learning rate, the seed and the number of clusters.
+    silhouette : float or None
+        Of the clustering this run did (None when clusters were given).
+    clusterer : MissingnessClusterer or None
+        The fitted clusterer, when this run clustered the rows' missingness.
+    """
+
+    imputed: pd.DataFrame
+    model: CISSVAE
+    dataset: ClusterDataset
+    fill: torch.Tensor
+    history: pd.DataFrame
+    summary: dict
+    silhouette: float | None = None
+    clusterer: MissingnessClusterer | None = None
+
+    @property
+    def selected_dataset(self) -> ClusterDataset:
+        """The dataset whose ``data`` is the selected fill: ``get_imputed_df(model, it)`` gives ``imputed``."""
+        return self.dataset.with_data(self.fill, initial=self.dataset.data)
+
+
+# ---------------------------------------------------------------------- logging
 @contextlib.contextmanager
 def report_to_stderr(enabled: bool, level=logging.INFO):
     """Show this package's log records on stderr while the block runs, unless logging is configured."""
@@ -40,14 +98,46 @@ def report_to_stderr(enabled: bool, level=logging.INFO):
         pkg.setLevel(old)
 
 
+def reporting(print_dataset: bool, verbose: bool):
+    """The logging scope of a run: summaries with ``print_dataset``, every validation too with ``verbose``."""
+    return report_to_stderr(print_dataset or verbose, logging.DEBUG if verbose else logging.INFO)
+
+
 def resolve_seed(seed) -> int:
     """``seed`` as an int; ``None`` draws one from the OS (and logs it)."""
+    seed = S.seed("seed", seed)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**63))
         logger.info("seed=None: drew seed %d", seed)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer or None, got {seed!r}")
-    return int(seed)
+    return seed
+
+
+# ---------------------------------------------------------------------- the steps
+def read_table(data, s: dict) -> tuple[TableSchema, np.ndarray]:
+    """Read and validate the caller's table once: its schema and the model columns' float64 values."""
+    return TableSchema.from_data(data, s["columns_ignore"], s["binary_feature_mask"], s["categorical_column_map"])
+
+
+def cluster_rows(schema: TableSchema, X: np.ndarray, s: dict, seed: int, proportions=None):
+    """``(labels, silhouette, clusterer)`` of the rows, from the schema's missingness mask.
+
+    The mask covers the model columns outside ``columns_ignore``; with
+    ``proportions`` (a missingness-proportion matrix) the rows are clustered on
+    it instead and no clusterer is kept.
+    """
+    opts = {k: s[k] for k in _CLUSTERER_OPTIONS if s[k] is not None}
+    if proportions is not None:
+        labels, sil = cluster_on_missing_prop(proportions, n_clusters=s["n_clusters"], seed=seed,
+                                              scale_features=s["scale_features"], **opts)
+        sizes = np.bincount(labels)
+        logger.info("clustering found %d clusters (sizes %s), silhouette %s", len(sizes), sizes.tolist(),
+                    "n/a" if sil is None else f"{sil:.3f}")
+        return labels, sil, None
+    clusterer = MissingnessClusterer(s["n_clusters"], seed=seed, **opts)
+    mask = np.isnan(X[:, ~schema.ignored])
+    clusterer.fit_mask(mask, schema.clustered_columns(), positional=schema.kind != "frame",
+                       n_input_columns=len(schema.names))
+    return clusterer.labels_, clusterer.silhouette_, clusterer
 
 
 def build_model(dataset: ClusterDataset, seed: int, device, **arch) -> CISSVAE:
@@ -59,44 +149,80 @@ def build_model(dataset: ClusterDataset, seed: int, device, **arch) -> CISSVAE:
     return model.to(device)
 
 
-def train_on_dataset(dataset, arch: dict, initial: Phase, refit: Phase, *, seed: int, device, max_loops: int,
-                     patience: int, tol: float = 0.0, validate_every: int = 10, n_iter_no_change: int | None = None,
-                     binary_output: str = "label", clip_to_observed: bool = False, on_epoch=None, on_loop=None):
+def phases(s: dict) -> tuple[Phase, Phase]:
+    """The initial phase and the refit loops' phase of settings ``s`` (refit ``None``s resolved)."""
+    initial = Phase(s["epochs"], s["initial_lr"], s["decay_factor"], s["beta"], s["weight_decay"], s["batch_size"],
+                    s["precision"])
+    pick = lambda v, fallback: fallback if v is None else v  # noqa: E731
+    refit = Phase(pick(s["epochs_per_loop"], s["epochs"]), s["initial_lr_refit"],
+                  pick(s["decay_factor_refit"], s["decay_factor"]), pick(s["beta_refit"], s["beta"]),
+                  s["weight_decay"], s["batch_size"], s["precision"])
+    return initial, refit
+
+
+def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_epoch=None, on_loop=None) -> RunResult:
     """Build a model for ``dataset``, train it through the engine and impute.
 
     The one path from a :class:`ClusterDataset` to an imputed table, shared by
-    :func:`run_cissvae` and :func:`~ciss_vae.tuning.autotune`. ``on_loop(step,
+    :func:`fit_table` and :func:`~ciss_vae.tuning.autotune`. ``on_loop(step,
     error)`` is called with the initial model's validation error (step 0) and
-    after every refit loop. Returns ``(imputed_df, model, fill)`` where ``fill``
-    is the standardised table the returned model was selected on.
+    after every refit loop.
     """
-    model = build_model(dataset, seed, device, **arch)
+    model = build_model(dataset, seed, device, **{k: s[k] for k in ARCHITECTURE})
     td = TrainingData.from_dataset(dataset, device)
-    result = fit(model, td, initial, refit, Generators.from_seed(seed, device), max_loops=max_loops,
-                 patience=patience, tol=tol, validate_every=validate_every, phase_patience=n_iter_no_change,
-                 on_epoch=on_epoch, on_loop=on_loop)
-    model.training_history_ = result.history.frame()
-    model.fit_summary_ = dict(result.summary(), seed=seed, n_clusters=dataset.n_clusters)
+    initial, refit = phases(s)
+    result = fit(model, td, initial, refit, Generators.from_seed(seed, device), max_loops=s["max_loops"],
+                 patience=s["patience"], tol=s["tol"], validate_every=s["validate_every"],
+                 phase_patience=s["n_iter_no_change"], on_epoch=on_epoch, on_loop=on_loop)
+    summary = dict(result.summary(), seed=seed, n_clusters=dataset.n_clusters)
     logger.info("trained %d epochs (%d refit loops, stopped: %s); selected %s, validation error %.4g",
                 result.epochs, result.loops, result.stop_reason, result.selected_phase, result.error)
-    imputed = imputed_frame(dataset, predict_logits(model, td, result.fill).cpu(), binary_output, clip_to_observed)
-    return imputed, model, result.fill.cpu()
+    imputed = imputed_frame(dataset, predict_logits(model, td, result.fill).cpu(), s["binary_output"],
+                            s["clip_to_observed"])
+    return RunResult(imputed, model, dataset, result.fill.cpu(), result.history.frame(), summary)
 
 
-def _check_positive(**values):
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}")
+def check_architecture(s: dict) -> None:
+    """Raise before any work when the layer orders do not fit ``hidden_dims``."""
+    with torch.device("meta"):
+        CISSVAE(input_dim=1, num_clusters=1, **{k: s[k] for k in ARCHITECTURE})
 
 
-def _check_rate(**values):
-    for name, value in values.items():
-        if value is None:
-            continue
-        if not isinstance(value, (int, float, np.floating)) or isinstance(value, bool) or not np.isfinite(value) or value < 0:
-            raise ValueError(f"`{name}` must be a non-negative number, got {value!r}")
+def fit_table(data, s: dict, *, clusters=None, imputable=None, proportions=None) -> RunResult:
+    """Read ``data`` once, cluster it (unless ``clusters``), build the dataset, train and impute.
+
+    ``s`` holds every setting of :func:`run_cissvae` by its name, checked by
+    :func:`ciss_vae.settings.validate`.
+    """
+    check_architecture(s)
+    device = resolve_device(s["device"])
+    with reporting(s["print_dataset"], s["verbose"]):
+        seed = resolve_seed(s["seed"])
+        schema, X = read_table(data, s)
+        silhouette = clusterer = None
+        if clusters is None:
+            clusters, silhouette, clusterer = cluster_rows(schema, X, s, seed, proportions)
+        dataset = ClusterDataset.from_table(schema, X, clusters, val_proportion=s["val_proportion"],
+                                            replacement_value=s["replacement_value"], imputable=imputable,
+                                            val_seed=seed if s["val_seed"] is None else s["val_seed"])
+        if s["print_dataset"]:
+            logger.info("%r", dataset)
+        with TrainingProgress(s["epochs"], s["epochs_per_loop"], s["max_loops"], enabled=s["show_progress"],
+                              on_epoch=_epoch_logger() if s["verbose"] else None) as progress:
+            result = train_on_dataset(dataset, s, seed=seed, device=device, on_epoch=progress.on_epoch)
+    result.silhouette, result.clusterer = silhouette, clusterer
+    return result
 
 
+def _epoch_logger():
+    def on_epoch(row):
+        if row.get("imputation_error") is not None:
+            logger.debug("%s epoch %d: loss %.4g, imputation error %.4g, lr %.3g", row["phase"], row["epoch"],
+                         row["train_loss"], row["imputation_error"], row["lr"])
+    return on_epoch
+
+
+# ---------------------------------------------------------------------- the published face
 def run_cissvae(
     data,
     val_proportion=0.1,
@@ -150,116 +276,31 @@ def run_cissvae(
     val_seed=None,
     show_progress=None,
 ):
-    """Impute a table with CISS-VAE in one run: cluster, train, impute-and-refit, impute.
+    s = S.validate({k: v for k, v in locals().items() if k != "data"}, S.RUN)
+    result = fit_table(data, s, clusters=clusters, imputable=imputable_matrix,
+                       proportions=missingness_proportion_matrix)
+    out = [result.imputed]
+    if return_model:
+        out.append(result.model)
+    if return_dataset:
+        out.append(result.selected_dataset)
+    if return_clusters:
+        out.append(result.dataset.clusters)
+    if return_silhouettes:
+        out.append(result.silhouette)
+    if return_history:
+        out.append(result.history)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+run_cissvae.__doc__ = f"""Impute a table with CISS-VAE in one run: cluster, train, impute-and-refit, impute.
 
     Parameters
     ----------
     data : pandas.DataFrame, numpy.ndarray or torch.Tensor
         The table, NaN or None for missing cells. Columns outside
         ``columns_ignore`` must be numeric (bool counts as binary).
-    val_proportion : float, sequence, mapping or Series, default=0.1
-        Fraction of each cluster's observed cells held out to choose the model
-        (see :class:`~ciss_vae.classes.cluster_dataset.ClusterDataset`).
-    replacement_value : float, default=0.0
-        Initial fill of missing cells, in standardised units.
-    columns_ignore : list of names or positions, optional
-        Columns never held out nor clustered on; numeric ones are model inputs.
-        They are returned exactly as given.
-    print_dataset : bool, default=True
-        Log a summary of the dataset, clusters and training (to stderr unless
-        logging is configured).
-    imputable_matrix : array-like of shape data.shape, optional
-        Do-not-impute matrix: 0 where a missing cell must stay missing.
-    binary_feature_mask : sequence of bool or list of names, optional
-        0/1 columns; imputed as 0/1 (see ``binary_output``).
-    categorical_column_map : dict, optional
-        ``{variable: [one-hot dummy columns]}``; imputed as a valid one-hot row.
-    clusters : array-like of shape (n_rows,), optional
-        Cluster label of each row (any labels). ``None`` clusters the rows on
-        their missingness pattern (needs ``pip install ciss-vae[clustering]``).
-    n_clusters : int, optional
-        With ``clusters=None``: KMeans with this many clusters; None lets Leiden
-        choose.
-    k_neighbors, leiden_resolution, leiden_objective : optional
-        Leiden settings; None takes :func:`~ciss_vae.utils.cluster_on_missing`'s
-        defaults.
-    seed : int or None, default=42
-        Seeds the hold-out, clustering, initialisation, shuffling and noise. The
-        same seed gives the same output on CPU with the same torch thread
-        count (another thread count changes the order of floating-point sums,
-        and so the result slightly). None draws a seed (logged).
-    missingness_proportion_matrix : DataFrame or array, optional
-        With ``clusters=None``: cluster on these per-feature missing proportions.
-    scale_features : bool, default=False
-        Standardise the proportion matrix before clustering.
-    hidden_dims : list of int, default=[150, 120, 60]
-    latent_dim : int, default=15
-    layer_order_enc, layer_order_dec : list of str
-        "shared"/"unshared" (or "s"/"u") per hidden layer.
-    latent_shared, output_shared : bool, default=False
-    batch_size : int, default=4000
-    return_model : bool, default=True
-    epochs : int, default=500
-        Initial training epochs.
-    initial_lr : float, default=0.01
-    decay_factor : float, default=0.999
-        Learning rate multiplier per epoch.
-    weight_decay : float, default=0.001
-        Adam L2 penalty, both phases.
-    beta : float, default=0.001
-        Weight of the KL term.
-    device : str or torch.device, optional
-        None uses CUDA when available, else the CPU.
-    max_loops : int, default=100
-        Most impute-refit loops.
-    patience : int, default=2
-        Stop after this many loops in a row without a better validation error.
-    epochs_per_loop : int, optional
-        Epochs per refit loop; None uses ``epochs``.
-    initial_lr_refit : float, optional
-        Learning rate of the first refit loop; None continues from the rate
-        reached by initial training.
-    decay_factor_refit, beta_refit : float, optional
-        None uses ``decay_factor`` and ``beta``.
-    verbose : bool, default=False
-        Log every validation and loop.
-    return_clusters, return_silhouettes, return_history, return_dataset : bool
-        Add these to the returned tuple.
-    debug : bool, default=False
-        Kept for compatibility; no effect.
-    binary_output : {"label", "probability"}, default="label"
-        Imputed binary cells as 0/1 or as the model's probability.
-    clip_to_observed : bool, default=False
-        Keep every continuous imputation within the range of its column's
-        observed values (as R mice's ``squeeze``). The published implementation
-        does not clip. A ReLU network can extrapolate far outside a column's
-        range on rows unlike the training rows; on scikit-learn's digits under
-        MAR and MNAR this alone lowered the standardised RMSE from 1.09-1.10 to
-        0.79-0.82 (docs/benchmarks.md), and on the example cohorts it changed
-        it by less than 0.001.
-    validate_every : int, default=10
-        Epochs between validations in the initial phase (the best validated
-        epoch is kept).
-    val_seed : int, optional
-        Seed of the validation hold-out; None uses ``seed``.
-    tol : float, default=0.01
-        A refit loop resets the patience count only when it lowers the best
-        validation error by more than this fraction (a lower error is kept as
-        the best model in any case). 0 gives the published rule.
-    n_iter_no_change : int or None, default=5
-        End a training phase (initial, or one refit loop) once this many
-        validations in a row, ``validate_every`` epochs apart, do not beat the
-        phase's best; the phase keeps its best validated state. None trains
-        every epoch of every phase, as the published code does. On the example
-        cohort the default call takes 2,310 instead of 6,000 epochs for the
-        same standardised RMSE (0.0719 vs 0.0718).
-    precision : {"float32", "bfloat16"}, default="float32"
-        "bfloat16" runs the training forward pass under autocast (about twice
-        as fast on CPUs with bfloat16 matrix units and on recent GPUs);
-        validation and imputation stay in float32.
-    show_progress : bool or None, default=None
-        Rich progress bars over the initial phase and each refit loop, on
-        stderr; None shows them only when stderr is a terminal. Display only.
+{S.parameters_doc(S.RUN)}
 
     Returns
     -------
@@ -281,7 +322,8 @@ def run_cissvae(
         If ``return_history``: one row per epoch and per refit validation;
         ``selected`` marks the chosen model.
 
-    A bare DataFrame is returned when nothing else is asked for.
+    A bare DataFrame is returned when nothing else is asked for. Every setting
+    is declared in :mod:`ciss_vae.settings` and checked there before any work.
 
     Notes
     -----
@@ -289,8 +331,9 @@ def run_cissvae(
     the initial model is the baseline of the refit loop, the output is the best
     model on the fill it was selected on, no process-wide torch flag is set,
     ``seed`` also drives the hold-out and the noise, ``seed=None`` works, and
-    validation errors are in standardised units. With ``clusters=None`` and no
-    ``n_clusters``, the clustering defaults find the structure without tuning.
+    validation errors are in standardised units. With ``clusters=None`` the
+    table is read once and its missingness mask is clustered
+    (:class:`~ciss_vae.clustering.MissingnessClusterer`).
 
     Examples
     --------
@@ -302,94 +345,3 @@ def run_cissvae(
     >>> int(imputed.isna().sum().sum())
     0
     """
-    if binary_output not in ("label", "probability"):
-        raise ValueError(f"`binary_output` must be 'label' or 'probability', got {binary_output!r}")
-    if precision not in ("float32", "bfloat16"):
-        raise ValueError(f"`precision` must be 'float32' or 'bfloat16', got {precision!r}")
-    if not isinstance(clip_to_observed, (bool, np.bool_)):
-        raise TypeError(f"`clip_to_observed` must be True or False, got {clip_to_observed!r}")
-    _check_positive(epochs=epochs, max_loops=max_loops, patience=patience, validate_every=validate_every)
-    if n_iter_no_change is not None:
-        _check_positive(n_iter_no_change=n_iter_no_change)
-    if epochs_per_loop is not None:
-        _check_positive(epochs_per_loop=epochs_per_loop)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
-    _check_rate(tol=tol, initial_lr=initial_lr, weight_decay=weight_decay, beta=beta, initial_lr_refit=initial_lr_refit,
-                beta_refit=beta_refit, decay_factor=decay_factor, decay_factor_refit=decay_factor_refit)
-    arch = dict(hidden_dims=list(hidden_dims), latent_dim=latent_dim, layer_order_enc=list(layer_order_enc),
-                layer_order_dec=list(layer_order_dec), latent_shared=latent_shared, output_shared=output_shared)
-    with torch.device("meta"):
-        CISSVAE(input_dim=1, num_clusters=1, **arch)
-    dev = resolve_device(device)
-
-    with report_to_stderr(print_dataset or verbose, logging.DEBUG if verbose else logging.INFO):
-        seed = resolve_seed(seed)
-        silhouette = None
-        if clusters is None:
-            clusters, silhouette = _cluster(data, columns_ignore, n_clusters, seed, k_neighbors, leiden_resolution,
-                                            leiden_objective, missingness_proportion_matrix, scale_features)
-        dataset = ClusterDataset(data, clusters, val_proportion=val_proportion, replacement_value=replacement_value,
-                                 columns_ignore=columns_ignore, imputable=imputable_matrix,
-                                 val_seed=seed if val_seed is None else val_seed,
-                                 binary_feature_mask=binary_feature_mask,
-                                 categorical_column_map=categorical_column_map)
-        if print_dataset:
-            logger.info("%r", dataset)
-        initial = Phase(epochs, initial_lr, decay_factor, beta, weight_decay, batch_size, precision)
-        refit = Phase(epochs if epochs_per_loop is None else epochs_per_loop, initial_lr_refit,
-                      decay_factor if decay_factor_refit is None else decay_factor_refit,
-                      beta if beta_refit is None else beta_refit, weight_decay, batch_size, precision)
-        with TrainingProgress(epochs, epochs_per_loop, max_loops, enabled=show_progress,
-                              on_epoch=_epoch_logger() if verbose else None) as progress:
-            imputed_df, model, fill = train_on_dataset(
-                dataset, arch, initial, refit, seed=seed, device=dev, max_loops=max_loops, patience=patience,
-                tol=tol, validate_every=validate_every, n_iter_no_change=n_iter_no_change,
-                binary_output=binary_output, clip_to_observed=bool(clip_to_observed), on_epoch=progress.on_epoch)
-        history = model.training_history_
-        dataset.initial_data = dataset.data
-        dataset.data = fill
-
-    out = [imputed_df]
-    if return_model:
-        out.append(model)
-    if return_dataset:
-        out.append(dataset)
-    if return_clusters:
-        out.append(dataset.clusters)
-    if return_silhouettes:
-        out.append(silhouette)
-    if return_history:
-        out.append(history)
-    return out[0] if len(out) == 1 else tuple(out)
-
-
-def _epoch_logger():
-    def on_epoch(row):
-        if row.get("imputation_error") is not None:
-            logger.debug("%s epoch %d: loss %.4g, imputation error %.4g, lr %.3g", row["phase"], row["epoch"],
-                        row["train_loss"], row["imputation_error"], row["lr"])
-    return on_epoch
-
-
-def _cluster(data, columns_ignore, n_clusters, seed, k_neighbors, resolution, objective, prop_matrix, scale):
-    """Cluster labels and silhouette from the missingness pattern (or a proportion matrix); logs the result."""
-    opts = {k: v for k, v in dict(k_neighbors=k_neighbors, leiden_resolution=resolution,
-                                  leiden_objective=objective).items() if v is not None}
-    if prop_matrix is not None:
-        labels, sil = cluster_on_missing_prop(prop_matrix, n_clusters=n_clusters, seed=seed, scale_features=scale,
-                                              **opts)
-        sizes = np.bincount(labels)
-        logger.info("clustering found %d clusters (sizes %s), silhouette %s", len(sizes), sizes.tolist(),
-                    "n/a" if sil is None else f"{sil:.3f}")
-        return labels, sil
-    return cluster_on_missing(data, cols_ignore=ignored_for_clustering(data, columns_ignore), n_clusters=n_clusters,
-                              seed=seed, **opts)
-
-
-def ignored_for_clustering(data, columns_ignore):
-    """``columns_ignore`` as clustering takes it: labels for a DataFrame, positions otherwise; None if empty."""
-    frame, kind = _to_frame(data)
-    ignore = resolve_columns(columns_ignore, list(frame.columns), "columns_ignore", is_frame=kind == "frame")
-    cols = [frame.columns[i] for i in ignore] if kind == "frame" else ignore
-    return cols or None

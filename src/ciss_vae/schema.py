@@ -10,16 +10,24 @@ All validation of the table happens here, before any training starts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ciss_vae.tabular import as_frame, resolve_columns
+
 logger = logging.getLogger(__name__)
 
 BINARY_OUTPUTS = ("label", "probability")
+
+
+def row_label(label) -> str:
+    """A row label as an error message shows it: ``320`` or ``'patient_7'``, never ``np.int64(320)``."""
+    label = label.item() if isinstance(label, np.generic) else label
+    return repr(label) if isinstance(label, str) else str(label)
 
 
 def _is_float_dtype(dtype) -> bool:
@@ -49,49 +57,10 @@ def _numeric_column(col: pd.Series, name) -> np.ndarray:
             return converted.to_numpy(dtype=np.float64, na_value=np.nan)
         example = col[bad].iloc[0]
         raise TypeError(
-            f"column {name!r} is not numeric (row {col.index[bad][0]!r} holds {example!r}); "
+            f"column {name!r} is not numeric (row {row_label(col.index[bad][0])} holds {example!r}); "
             "encode it as numbers or list it in `columns_ignore`"
         )
     raise TypeError(f"column {name!r} has unsupported dtype {dtype}; list it in `columns_ignore`")
-
-
-def _as_name_list(value, arg: str) -> list:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        return [value]
-    items = list(value)
-    if len(items) == 1 and isinstance(items[0], (list, tuple, pd.Index)):
-        items = list(items[0])
-    return items
-
-
-def resolve_columns(value, names: Sequence, arg: str, *, is_frame: bool) -> list[int]:
-    """Positions of the columns named in ``value`` (names, or positions for any input).
-
-    A DataFrame's column labels are matched first; integers that are not labels are
-    taken as positions. Unknown entries raise ``ValueError`` naming them.
-    """
-    positions, unknown = [], []
-    lookup = {}
-    for i, name in enumerate(names):
-        lookup.setdefault(name, i)
-    for item in _as_name_list(value, arg):
-        if is_frame and isinstance(item, Hashable) and item in lookup:
-            positions.append(lookup[item])
-        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool) and -len(names) <= item < len(names):
-            positions.append(int(item) % len(names))
-        elif not is_frame and isinstance(item, str) and item in lookup:
-            positions.append(lookup[item])
-        else:
-            unknown.append(item)
-    if unknown:
-        raise ValueError(f"`{arg}` names columns that are not in the data: {unknown!r}")
-    seen = []
-    for p in positions:
-        if p not in seen:
-            seen.append(p)
-    return seen
 
 
 @dataclass
@@ -141,6 +110,19 @@ class TableSchema:
     def continuous(self) -> np.ndarray:
         return ~self.binary
 
+    def clustered_columns(self) -> list:
+        """The columns rows are clustered on (model columns not in ``columns_ignore``).
+
+        Labels for a DataFrame, positions for an array or tensor (as
+        :class:`~ciss_vae.clustering.MissingnessClusterer` names them).
+        """
+        cols = self.model_columns[~self.ignored]
+        return [self.names[c] for c in cols] if self.kind == "frame" else [int(c) for c in cols]
+
+    def without_rows(self) -> "TableSchema":
+        """The same column roles with no rows kept (what a fitted estimator stores)."""
+        return replace(self, index=self.index[:0], original=self.original.iloc[:0])
+
     # ------------------------------------------------------------------ reading
     @classmethod
     def from_data(
@@ -151,95 +133,24 @@ class TableSchema:
         categorical_column_map=None,
     ) -> tuple["TableSchema", np.ndarray]:
         """Validate ``data`` and return the schema and the model's float64 values."""
-        frame, kind = _to_frame(data)
+        frame, kind = read_frame(data)
         names = list(frame.columns)
         if frame.shape[0] == 0 or frame.shape[1] == 0:
             raise ValueError(f"data is empty (shape {frame.shape})")
         if len(set(map(_label_key, names))) != len(names):
             dup = pd.Index(names)[pd.Index(names).duplicated()].tolist()
             raise ValueError(f"data has duplicated column names: {dup!r}")
-        is_frame = kind == "frame"
-        ignore_pos = set(resolve_columns(columns_ignore, names, "columns_ignore", is_frame=is_frame))
-
-        values, model_cols = [], []
-        for i, name in enumerate(names):
-            col = frame.iloc[:, i]
-            if i in ignore_pos:
-                try:
-                    v = _numeric_column(col, name)
-                except TypeError:
-                    logger.info("ignored column %r is not numeric: returned as given, not modelled", name)
-                    continue
-                if np.isnan(v).all():
-                    logger.info("ignored column %r has no values: returned as given, not modelled", name)
-                    continue
-            else:
-                v = _numeric_column(col, name)
-            if np.isinf(v).any():
-                row = frame.index[np.isinf(v)][0]
-                raise ValueError(f"column {name!r} holds an infinite value (row {row!r}); use NaN for missing")
-            if i not in ignore_pos and np.isnan(v).all():
-                raise ValueError(f"column {name!r} has no observed value; drop it or list it in `columns_ignore`")
-            values.append(v)
-            model_cols.append(i)
-        if not model_cols:
-            raise ValueError("no numeric column is left to model")
-        X = np.column_stack(values)
-        model_cols = np.asarray(model_cols)
+        positional = kind != "frame"
+        ignore_pos = set(resolve_columns(columns_ignore, names, "columns_ignore", positional=positional))
+        X, model_cols = _model_values(frame, ignore_pos)
         to_model = {c: j for j, c in enumerate(model_cols)}
         ignored = np.array([c in ignore_pos for c in model_cols])
-
-        binary = np.zeros(len(model_cols), dtype=bool)
-        if binary_feature_mask is not None:
-            flags = _binary_flags(binary_feature_mask, names, is_frame)
-            for c, flag in enumerate(flags):
-                if flag and c in to_model:
-                    binary[to_model[c]] = True
-                elif flag:
-                    raise ValueError(f"binary column {names[c]!r} is not numeric or has no values")
-        for c in model_cols:
-            if pd.api.types.is_bool_dtype(frame.iloc[:, c].dtype):
-                binary[to_model[c]] = True
-
-        categorical = {}
-        if categorical_column_map is not None:
-            if not isinstance(categorical_column_map, Mapping):
-                raise TypeError("`categorical_column_map` must be a mapping {name: [dummy columns]}")
-            taken = {}
-            for group, cols in categorical_column_map.items():
-                if isinstance(cols, (str, bytes)) or not isinstance(cols, Iterable) or len(list(cols)) == 0:
-                    raise ValueError(f"categorical group {group!r} must list its dummy columns")
-                cols = list(cols)
-                pos = resolve_columns(cols, names, f"categorical_column_map[{group!r}]", is_frame=is_frame)
-                if len(pos) != len(cols):
-                    raise ValueError(f"categorical group {group!r} lists a column twice")
-                if len(pos) < 2:
-                    raise ValueError(f"categorical group {group!r} needs at least two dummy columns")
-                for p in pos:
-                    if p in taken:
-                        raise ValueError(
-                            f"column {names[p]!r} is in categorical groups {taken[p]!r} and {group!r}"
-                        )
-                    if p not in to_model:
-                        raise ValueError(f"dummy column {names[p]!r} of group {group!r} is not numeric")
-                    taken[p] = group
-                idx = [to_model[p] for p in pos]
-                ign = ignored[idx]
-                if ign.any() and not ign.all():
-                    raise ValueError(f"categorical group {group!r} is only partly in `columns_ignore`")
-                binary[idx] = True
-                categorical[group] = idx
-
-        schema = cls(
-            names=names,
-            index=frame.index,
-            kind=kind,
-            model_columns=model_cols,
-            ignored=ignored,
-            binary=binary,
-            categorical=categorical,
-            original=frame,
-        )
+        binary = _binary_columns(frame, binary_feature_mask, model_cols, to_model, positional)
+        categorical = _categorical_groups(categorical_column_map, names, to_model, ignored, positional)
+        for idx in categorical.values():
+            binary[idx] = True
+        schema = cls(names=names, index=frame.index, kind=kind, model_columns=model_cols, ignored=ignored,
+                     binary=binary, categorical=categorical, original=frame)
         schema._check_binary(X)
         return schema, X
 
@@ -248,9 +159,9 @@ class TableSchema:
             v = X[:, j]
             bad = ~np.isnan(v) & (v != 0) & (v != 1)
             if bad.any():
-                row = self.index[np.flatnonzero(bad)[0]]
+                row = row_label(self.index[np.flatnonzero(bad)[0]])
                 raise ValueError(
-                    f"binary column {self.model_names[j]!r} holds {v[bad][0]!r} at row {row!r}; "
+                    f"binary column {self.model_names[j]!r} holds {v[bad][0]!r} at row {row}; "
                     "binary columns must be 0/1"
                 )
         for group, idx in self.categorical.items():
@@ -258,9 +169,9 @@ class TableSchema:
             full = ~np.isnan(block).any(axis=1)
             bad = full & (block.sum(axis=1) != 1)
             if bad.any():
-                row = self.index[np.flatnonzero(bad)[0]]
+                row = row_label(self.index[np.flatnonzero(bad)[0]])
                 raise ValueError(
-                    f"categorical group {group!r} is not one-hot at row {row!r} "
+                    f"categorical group {group!r} is not one-hot at row {row} "
                     "(a fully observed row must hold exactly one 1)"
                 )
 
@@ -306,21 +217,12 @@ def _label_key(name):
     return (type(name).__name__, name) if not isinstance(name, str) else name
 
 
-def _to_frame(data) -> tuple[pd.DataFrame, str]:
-    if isinstance(data, pd.DataFrame):
-        return data, "frame"
-    if isinstance(data, torch.Tensor):
-        arr = data.detach().cpu().numpy()
-        kind = "tensor"
-    elif isinstance(data, np.ndarray):
-        arr = data
-        kind = "array"
-    else:
-        raise TypeError(
-            f"data must be a pandas DataFrame, numpy ndarray or torch Tensor, not {type(data).__name__}"
-        )
-    if arr.ndim != 2:
-        raise ValueError(f"data must be 2-D (rows x columns), got shape {arr.shape}")
+def read_frame(data) -> tuple[pd.DataFrame, str]:
+    """``(frame, kind)``: a DataFrame as given; an array or tensor as a float64 frame with columns ``V1..VP``."""
+    frame, kind = as_frame(data)
+    if kind == "frame":
+        return frame, kind
+    arr = frame.to_numpy()
     if arr.dtype == object:
         arr = pd.DataFrame(arr).apply(pd.to_numeric, errors="raise").to_numpy(np.float64)
     elif not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
@@ -331,10 +233,89 @@ def _to_frame(data) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(arr.copy(), columns=names), kind
 
 
-def _binary_flags(mask, names, is_frame) -> np.ndarray:
+def _model_values(frame: pd.DataFrame, ignore_pos: set) -> tuple[np.ndarray, np.ndarray]:
+    """The float64 values of the modelled columns and their positions.
+
+    A column in ``columns_ignore`` that is not numeric, or has no value, is
+    returned as given and not modelled; any other column must be numeric, finite
+    and have at least one observed value.
+    """
+    values, model_cols = [], []
+    for i, name in enumerate(frame.columns):
+        col = frame.iloc[:, i]
+        if i in ignore_pos:
+            try:
+                v = _numeric_column(col, name)
+            except TypeError:
+                logger.info("ignored column %r is not numeric: returned as given, not modelled", name)
+                continue
+            if np.isnan(v).all():
+                logger.info("ignored column %r has no values: returned as given, not modelled", name)
+                continue
+        else:
+            v = _numeric_column(col, name)
+        if np.isinf(v).any():
+            row = row_label(frame.index[np.isinf(v)][0])
+            raise ValueError(f"column {name!r} holds an infinite value (row {row}); use NaN for missing")
+        if i not in ignore_pos and np.isnan(v).all():
+            raise ValueError(f"column {name!r} has no observed value; drop it or list it in `columns_ignore`")
+        values.append(v)
+        model_cols.append(i)
+    if not model_cols:
+        raise ValueError("no numeric column is left to model")
+    return np.column_stack(values), np.asarray(model_cols)
+
+
+def _binary_columns(frame, binary_feature_mask, model_cols, to_model, positional) -> np.ndarray:
+    """Per model column: listed in ``binary_feature_mask`` or of bool dtype."""
+    names = list(frame.columns)
+    binary = np.zeros(len(model_cols), dtype=bool)
+    if binary_feature_mask is not None:
+        for c, flag in enumerate(_binary_flags(binary_feature_mask, names, positional)):
+            if flag and c in to_model:
+                binary[to_model[c]] = True
+            elif flag:
+                raise ValueError(f"binary column {names[c]!r} is not numeric or has no values")
+    for c in model_cols:
+        if pd.api.types.is_bool_dtype(frame.iloc[:, c].dtype):
+            binary[to_model[c]] = True
+    return binary
+
+
+def _categorical_groups(categorical_column_map, names, to_model, ignored, positional) -> dict:
+    """``{group: [model-column positions of its dummies]}``, checked."""
+    if categorical_column_map is None:
+        return {}
+    if not isinstance(categorical_column_map, Mapping):
+        raise TypeError("`categorical_column_map` must be a mapping {name: [dummy columns]}")
+    categorical, taken = {}, {}
+    for group, cols in categorical_column_map.items():
+        if isinstance(cols, (str, bytes)) or not isinstance(cols, Iterable) or len(list(cols)) == 0:
+            raise ValueError(f"categorical group {group!r} must list its dummy columns")
+        cols = list(cols)
+        pos = resolve_columns(cols, names, f"categorical_column_map[{group!r}]", positional=positional)
+        if len(pos) != len(cols):
+            raise ValueError(f"categorical group {group!r} lists a column twice")
+        if len(pos) < 2:
+            raise ValueError(f"categorical group {group!r} needs at least two dummy columns")
+        for p in pos:
+            if p in taken:
+                raise ValueError(f"column {names[p]!r} is in categorical groups {taken[p]!r} and {group!r}")
+            if p not in to_model:
+                raise ValueError(f"dummy column {names[p]!r} of group {group!r} is not numeric")
+            taken[p] = group
+        idx = [to_model[p] for p in pos]
+        if ignored[idx].any() and not ignored[idx].all():
+            raise ValueError(f"categorical group {group!r} is only partly in `columns_ignore`")
+        categorical[group] = idx
+    return categorical
+
+
+def _binary_flags(mask, names, positional) -> np.ndarray:
     if isinstance(mask, Mapping):
         flags = np.zeros(len(names), dtype=bool)
-        for p in resolve_columns([k for k, v in mask.items() if v], names, "binary_feature_mask", is_frame=True):
+        for p in resolve_columns([k for k, v in mask.items() if v], names, "binary_feature_mask",
+                                 positional=False):
             flags[p] = True
         return flags
     if isinstance(mask, torch.Tensor):
@@ -347,5 +328,5 @@ def _binary_flags(mask, names, is_frame) -> np.ndarray:
             )
         return arr.astype(bool)
     flags = np.zeros(len(names), dtype=bool)
-    flags[resolve_columns(list(arr), names, "binary_feature_mask", is_frame=is_frame)] = True
+    flags[resolve_columns(list(arr), names, "binary_feature_mask", positional=positional)] = True
     return flags

@@ -18,6 +18,7 @@ seeded TPE sampler) and where shared layers go (:func:`shared_positions`).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import itertools
 import json
 import math
@@ -30,27 +31,6 @@ import optuna
 PLACEMENTS = ("at_end", "at_start", "alternating", "random")
 _FORMAT = "ciss_vae.SearchSpace/1"
 
-DEFAULTS = dict(
-    num_hidden_layers=(1, 4),
-    hidden_dims=[64, 512],
-    latent_dim=[10, 100],
-    latent_shared=[True, False],
-    output_shared=[True, False],
-    lr=(1e-4, 1e-3),
-    decay_factor=(0.9, 0.999),
-    weight_decay=0.001,
-    beta=0.01,
-    num_epochs=1000,
-    batch_size=64,
-    num_shared_encode=[0, 1, 3],
-    num_shared_decode=[0, 1, 3],
-    encoder_shared_placement=list(PLACEMENTS),
-    decoder_shared_placement=list(PLACEMENTS),
-    refit_patience=2,
-    refit_loops=100,
-    epochs_per_loop=1000,
-    reset_lr_refit=[True, False],
-)
 # Parameters whose values must be integers (ranges over them are integer ranges).
 # Sampled after num_hidden_layers and the hidden sizes, in this order.
 SAMPLED = ("latent_dim", "latent_shared", "output_shared", "lr", "decay_factor", "weight_decay", "beta", "num_epochs",
@@ -129,7 +109,7 @@ class SearchSpace:
                  encoder_shared_placement=list(PLACEMENTS), decoder_shared_placement=list(PLACEMENTS),
                  refit_patience=2, refit_loops=100, epochs_per_loop=1000, reset_lr_refit=[True, False]):  # noqa: B006
         values = dict(locals())
-        for name in DEFAULTS:
+        for name in PARAMETERS:
             setattr(self, name, _check(name, values[name]))
 
     # ------------------------------------------------------------------ reading
@@ -169,11 +149,11 @@ class SearchSpace:
     def to_dict(self) -> dict:
         """JSON-ready: ranges as ``{"range": [...]}``, choices as lists, fixed values as is."""
         return {name: {"range": list(spec)} if isinstance(spec, tuple) else spec
-                for name in DEFAULTS for spec in [getattr(self, name)]}
+                for name in PARAMETERS for spec in [getattr(self, name)]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SearchSpace":
-        unknown = set(d) - set(DEFAULTS) - {"format"}
+        unknown = set(d) - set(PARAMETERS) - {"format"}
         if unknown:
             raise ValueError(f"unknown SearchSpace parameters: {sorted(unknown)}")
         kw = {k: tuple(v["range"]) if isinstance(v, dict) else v for k, v in d.items() if k != "format"}
@@ -197,14 +177,20 @@ class SearchSpace:
         return isinstance(other, SearchSpace) and self.to_dict() == other.to_dict()
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in DEFAULTS)
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in PARAMETERS)
         return f"SearchSpace({args})"
 
     def __str__(self) -> str:
         lines = ["SearchSpace:"]
-        for n in DEFAULTS:
+        for n in PARAMETERS:
             lines.append(f"  {n:<26} {getattr(self, n)!r}  ({self.kind(n)})")
         return "\n".join(lines)
+
+
+# The parameters and their (published) defaults, read off the signature. Those that
+# stand for a run_cissvae setting are declared in ciss_vae.settings (face "SearchSpace").
+DEFAULTS = {k: p.default for k, p in inspect.signature(SearchSpace.__init__).parameters.items() if k != "self"}
+PARAMETERS = tuple(DEFAULTS)
 
 
 def sample_params(space: SearchSpace, trial, constant_layer_size: bool = False) -> dict:

@@ -59,8 +59,10 @@ def train_vae_initial(model, train_loader, epochs=10, initial_lr=0.01, decay_fac
     """Initial masked training of ``model`` on the observed, non-held-out cells.
 
     The model is validated after every epoch; the best validated epoch is kept
-    (the published code kept the last one). Sets ``model.training_history_`` and
-    the final learning rate (:meth:`CISSVAE.get_final_lr`).
+    (the published code kept the last one). Sets the final learning rate
+    (:meth:`CISSVAE.get_final_lr`). The history is a return value (the
+    published code also planted it on the model as ``training_history_``):
+    pass it to :func:`impute_and_refit_loop` to continue it.
 
     Returns
     -------
@@ -75,8 +77,8 @@ def train_vae_initial(model, train_loader, epochs=10, initial_lr=0.01, decay_fac
     >>> df, _, clusters = load_example_dataset()
     >>> ds = ClusterDataset(df.iloc[:200], clusters[:200])
     >>> model = CISSVAE(ds.n_features, [16], ["u"], ["s"], False, 4, False, ds.n_clusters)
-    >>> model = train_vae_initial(model, ds, epochs=3)
-    >>> len(model.training_history_)
+    >>> model, history = train_vae_initial(model, ds, epochs=3, return_history=True)
+    >>> len(history)
     3
     """
     ds = _dataset_of(train_loader)
@@ -86,8 +88,7 @@ def train_vae_initial(model, train_loader, epochs=10, initial_lr=0.01, decay_fac
     lr, _ = train_initial(model, td, phase, Generators.from_seed(seed, dev), history, validate_every=1,
                           on_epoch=_progress(progress_callback))
     model.set_final_lr(lr)
-    model.training_history_ = history.frame()
-    return (model, model.training_history_) if return_history else model
+    return (model, history.frame()) if return_history else model
 
 
 def train_vae_refit(model, imputed_data_loader, epochs=10, initial_lr=0.01, decay_factor=0.999, beta=0.1,
@@ -108,7 +109,7 @@ def train_vae_refit(model, imputed_data_loader, epochs=10, initial_lr=0.01, deca
 
 def impute_and_refit_loop(model, train_loader, max_loops=10, patience=2, epochs_per_loop=5, initial_lr=None,
                           decay_factor=0.999, weight_decay=0.001, beta=0.1, device=None, verbose=False,
-                          batch_size=4000, progress_epoch=None, seed=42):
+                          batch_size=4000, progress_epoch=None, seed=42, *, history=None, return_history=False):
     """Impute with the model, refit on the completed table, repeat while validation improves.
 
     The initial model's error is the baseline; after a loop that does not beat
@@ -123,25 +124,29 @@ def impute_and_refit_loop(model, train_loader, max_loops=10, patience=2, epochs_
         ``model`` itself, holding the best weights.
     best_dataset : ClusterDataset
         The dataset whose ``data`` is the fill the best model was selected on.
+    history : DataFrame
+        With ``return_history``: ``history`` (e.g. :func:`train_vae_initial`'s)
+        continued with the refit loops' rows.
     """
     ds = _dataset_of(train_loader)
     td, dev = _place(model, ds, device)
     lr = model.get_final_lr() if initial_lr is None else initial_lr
     if lr is None:
         raise ValueError("`initial_lr` is None and the model has no final learning rate; train it first")
-    history = History()
-    previous = getattr(model, "training_history_", None)
-    if previous is not None and len(previous):
-        history.epoch = int(previous["epoch"].max()) + 1
+    log = History()
+    if history is not None and len(history):
+        log.epoch = int(history["epoch"].max()) + 1
     phase = Phase(epochs_per_loop, lr, decay_factor, beta, weight_decay, batch_size)
-    result = refit_loop(model, td, phase, Generators.from_seed(seed, dev), history, max_loops=max_loops,
+    result = refit_loop(model, td, phase, Generators.from_seed(seed, dev), log, max_loops=max_loops,
                         patience=patience, on_epoch=_progress(progress_epoch))
     model.load_state_dict(result.state)
     model.set_final_lr(result.final_lr)
-    frames = [f for f in (previous, result.history.frame()) if f is not None and len(f)]
-    model.training_history_ = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     best = ds.with_data(result.fill.cpu())
-    return imputed_frame(ds, predict_logits(model, td, result.fill).cpu()), model, best
+    out = (imputed_frame(ds, predict_logits(model, td, result.fill).cpu()), model, best)
+    if not return_history:
+        return out
+    frames = [f for f in (history, result.history.frame()) if f is not None and len(f)]
+    return out + (pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0],)
 
 
 def get_imputed(model, data_loader, device=None) -> ClusterDataset:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -29,9 +28,10 @@ import optuna
 import pandas as pd
 import torch
 
+from ciss_vae import settings as S
 from ciss_vae.dataset import ClusterDataset
-from ciss_vae.engine import Phase, resolve_device
-from ciss_vae.pipeline import report_to_stderr, resolve_seed, run_cissvae, train_on_dataset
+from ciss_vae.engine import resolve_device
+from ciss_vae.pipeline import RunResult, reporting, resolve_seed, train_on_dataset
 from ciss_vae.search_space import (
     SAMPLED,
     SearchSpace,
@@ -48,9 +48,8 @@ __all__ = ["SearchSpace", "autotune"]
 
 logger = logging.getLogger(__name__)
 
-# Settings of run_cissvae that autotune relies on and records with every trial (its own defaults).
-_RUN_PARAMS = inspect.signature(run_cissvae).parameters
-RUN_DEFAULTS = dict({k: _RUN_PARAMS[k].default for k in ("tol", "validate_every", "n_iter_no_change", "precision",
+# Settings of run_cissvae that autotune relies on and records with every trial (their declared defaults).
+RUN_DEFAULTS = dict({k: S.BY_NAME[k].default for k in ("tol", "validate_every", "n_iter_no_change", "precision",
                                                        "binary_output")}, print_dataset=False)
 _EXPERIMENTAL = optuna.exceptions.ExperimentalWarning
 
@@ -78,9 +77,11 @@ def autotune(search_space, train_dataset, save_model_path=None, save_search_spac
         Trials run by this call (with shared storage, by this worker).
     study_name : str, default="vae_autotune"
     device_preference : str, default="cuda"
-        Falls back to the CPU (logged) when that device is absent.
+        Falls back to the CPU (logged) when that device is absent (the published
+        behaviour; ``run_cissvae``'s ``device`` raises instead).
     show_progress : bool, default=False
-        A rich progress bar over trials on a terminal; display only.
+        A rich progress bar over trials on a terminal; display only
+        (``run_cissvae``'s default None shows bars whenever stderr is a terminal).
     optuna_dashboard_db, storage : optional
         Where the study lives (give one): None keeps it in memory; an Optuna
         storage URL ("sqlite:///db.sqlite3" for optuna-dashboard,
@@ -99,7 +100,8 @@ def autotune(search_space, train_dataset, save_model_path=None, save_search_spac
         the trial number). Same seed, same search, same data: same study (with
         ``n_jobs=1`` and one worker).
     verbose : bool, default=False
-        Log one line per trial.
+        Log one line per trial, and every trial's refit loops (as ``run_cissvae``'s
+        ``verbose``: DEBUG records on stderr unless logging is configured).
     constant_layer_size : bool, default=False
         One hidden size for all layers (Optuna parameter ``hidden_dim_constant``)
         instead of one per layer (``hidden_dim_0``, ...).
@@ -132,6 +134,26 @@ def autotune(search_space, train_dataset, save_model_path=None, save_search_spac
         ``best_imputed_df`` again (same device; a dataset built with a
         do-not-impute matrix needs ``imputable_matrix=`` passed as well).
     """
+    _check_arguments(search_space, train_dataset, n_trials, n_jobs, max_exhaustive_orders, storage,
+                     optuna_dashboard_db)
+    with reporting(verbose, verbose):
+        result, study = tune(search_space, train_dataset, n_trials=n_trials, study_name=study_name,
+                             device_preference=device_preference, show_progress=show_progress,
+                             storage=storage if storage is not None else optuna_dashboard_db,
+                             load_if_exists=load_if_exists, seed=seed, constant_layer_size=constant_layer_size,
+                             evaluate_all_orders=evaluate_all_orders, max_exhaustive_orders=max_exhaustive_orders,
+                             n_jobs=n_jobs, pruner=pruner, sampler=sampler, timeout=timeout,
+                             heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_retry=max_retry,
+                             tol=tol, validate_every=validate_every, save_search_space_path=save_search_space_path)
+        if save_model_path is not None:
+            torch.save(result.model.state_dict(), save_model_path)
+            with open(f"{save_model_path}.json", "w") as f:
+                json.dump(result.model.constructor_kwargs(), f, indent=2)
+    out = (result.imputed, result.model, study, results_frame(study))
+    return out + (result.history,) if return_history else out
+
+
+def _check_arguments(search_space, train_dataset, n_trials, n_jobs, max_exhaustive_orders, storage, dashboard):
     if not isinstance(search_space, SearchSpace):
         raise TypeError(f"`search_space` must be a SearchSpace, got {type(search_space).__name__}")
     if not isinstance(train_dataset, ClusterDataset):
@@ -140,60 +162,58 @@ def autotune(search_space, train_dataset, save_model_path=None, save_search_spac
         raise ValueError("`train_dataset` holds no validation cells (val_proportion=0?): trials cannot be scored")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"`n_jobs` must be a positive integer or -1, got {n_jobs!r}")
-    if isinstance(max_exhaustive_orders, bool) or not isinstance(max_exhaustive_orders, int) \
-            or max_exhaustive_orders < 1:
-        raise ValueError(f"`max_exhaustive_orders` must be a positive integer, got {max_exhaustive_orders!r}")
-    if storage is not None and optuna_dashboard_db is not None:
+    S.integer(1)("max_exhaustive_orders", max_exhaustive_orders)
+    if storage is not None and dashboard is not None:
         raise ValueError("give `storage` or `optuna_dashboard_db`, not both")
     if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0):
         raise ValueError(f"`n_trials` must be a non-negative integer (0 reloads a stored study's best trial), "
                          f"got {n_trials!r}")
 
-    with report_to_stderr(verbose, logging.INFO):
-        seed = resolve_seed(seed)
-        device = _device(device_preference)
-        base = getattr(train_dataset, "initial_data", None)
-        dataset = train_dataset.with_data((train_dataset.data if base is None else base).clone())
-        if train_dataset.val_seed is None:
-            logger.warning("the dataset was built with val_seed=None: run_cissvae cannot rebuild its hold-out, so "
-                           "trials cannot be reproduced with run_cissvae_kwargs")
-        if save_search_space_path is not None:
-            search_space.save(save_search_space_path)
-        options = dict(constant_layer_size=bool(constant_layer_size), evaluate_all_orders=bool(evaluate_all_orders),
-                       max_exhaustive_orders=int(max_exhaustive_orders), tol=float(tol),
-                       validate_every=int(validate_every))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", _EXPERIMENTAL)
-            study = optuna.create_study(
-                storage=_storage(storage if storage is not None else optuna_dashboard_db, heartbeat_interval,
-                                 grace_period, max_retry),
-                sampler=sampler if sampler is not None else TrialSeededTPE(seed),
-                pruner=_pruner(pruner), study_name=study_name, direction="minimize", load_if_exists=load_if_exists)
-            _guard(study, data_fingerprint(dataset), search_space, options)
-            study.set_metric_names(["imputation_error"])
-        objective = _Objective(dataset, search_space, options, seed, device)
-        with _progress(show_progress, n_trials) as callbacks, warnings.catch_warnings():
-            warnings.simplefilter("ignore", _EXPERIMENTAL)
-            study.optimize(objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
-                           catch=(FloatingPointError,), callbacks=callbacks)
 
-        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if not done:
-            raise RuntimeError(f"no trial of study {study.study_name!r} completed (all pruned or failed)")
-        best = study.best_trial
-        kept = objective.best
-        if kept is not None and kept[0] == best.number:
-            best_imputed_df, best_model = kept[2], kept[3]
-        else:
-            logger.info("best trial %d ran in another process; rebuilding it from its run_cissvae_kwargs", best.number)
-            best_imputed_df, best_model = _train(dataset, best.user_attrs["run_cissvae_kwargs"], device)
-        if save_model_path is not None:
-            torch.save(best_model.state_dict(), save_model_path)
-            with open(f"{save_model_path}.json", "w") as f:
-                json.dump(best_model.constructor_kwargs(), f, indent=2)
-        logger.info("best trial %d: imputation error %.6g", best.number, best.value)
-    out = (best_imputed_df, best_model, study, results_frame(study))
-    return out + (best_model.training_history_,) if return_history else out
+def tune(search_space, train_dataset, *, n_trials, study_name, device_preference, show_progress, storage,
+         load_if_exists, seed, constant_layer_size, evaluate_all_orders, max_exhaustive_orders, n_jobs, pruner,
+         sampler, timeout, heartbeat_interval, grace_period, max_retry, tol, validate_every,
+         save_search_space_path=None) -> tuple[RunResult, optuna.Study]:
+    """Run the study; return the best trial's :class:`~ciss_vae.pipeline.RunResult` and the study.
+
+    :func:`autotune` without its published packaging (the command line's
+    ``tune`` keeps the whole result, to save the winner as an imputer).
+    """
+    seed = resolve_seed(seed)
+    device = _device(device_preference)
+    base = train_dataset.initial_data
+    dataset = train_dataset.with_data((train_dataset.data if base is None else base).clone())
+    if train_dataset.val_seed is None:
+        logger.warning("the dataset was built with val_seed=None: run_cissvae cannot rebuild its hold-out, so "
+                       "trials cannot be reproduced with run_cissvae_kwargs")
+    if save_search_space_path is not None:
+        search_space.save(save_search_space_path)
+    options = dict(constant_layer_size=bool(constant_layer_size), evaluate_all_orders=bool(evaluate_all_orders),
+                   max_exhaustive_orders=int(max_exhaustive_orders), tol=float(tol),
+                   validate_every=int(validate_every))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _EXPERIMENTAL)
+        study = optuna.create_study(
+            storage=_storage(storage, heartbeat_interval, grace_period, max_retry),
+            sampler=sampler if sampler is not None else TrialSeededTPE(seed),
+            pruner=_pruner(pruner), study_name=study_name, direction="minimize", load_if_exists=load_if_exists)
+        _guard(study, data_fingerprint(dataset), search_space, options)
+        study.set_metric_names(["imputation_error"])
+    objective = _Objective(dataset, search_space, options, seed, device)
+    with _progress(show_progress, n_trials) as callbacks, warnings.catch_warnings():
+        warnings.simplefilter("ignore", _EXPERIMENTAL)
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
+                       catch=(FloatingPointError,), callbacks=callbacks)
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        raise RuntimeError(f"no trial of study {study.study_name!r} completed (all pruned or failed)")
+    best = study.best_trial
+    if objective.best is not None and objective.best[0] == best.number:
+        result = objective.best[2]
+    else:
+        logger.info("best trial %d ran in another process; rebuilding it from its run_cissvae_kwargs", best.number)
+        result = _train(dataset, best.user_attrs["run_cissvae_kwargs"], device)
+    logger.info("best trial %d: imputation error %.6g", best.number, best.value)
+    return result, study
 
 
 # ---------------------------------------------------------------------- one trial
@@ -205,7 +225,7 @@ class _Objective:
         settings = {k: v for k, v in dataset.settings.items() if not (k == "imputable_matrix" and v is None)}
         self.base_kwargs = {**settings, **RUN_DEFAULTS, "tol": options["tol"],
                             "validate_every": options["validate_every"]}
-        self.best = None  # (trial number, error, imputed_df, model)
+        self.best = None  # (trial number, error, RunResult)
         self._lock = threading.Lock()
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -233,12 +253,12 @@ class _Objective:
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned at step {offset + step} (error {error:.6g})")
 
-            imputed, model = _train(self.dataset, kwargs, self.device, on_loop)
-            err = float(model.fit_summary_["validation_error"])
+            result = _train(self.dataset, kwargs, self.device, on_loop)
+            err = float(result.summary["validation_error"])
             if best is None or err < best[0]:
-                best = (err, kwargs, imputed, model)
-        err, kwargs, imputed, model = best
-        summary = model.fit_summary_
+                best = (err, kwargs, result)
+        err, kwargs, result = best
+        summary = result.summary
         trial.set_user_attr("run_cissvae_kwargs", kwargs)
         trial.set_user_attr("trial_seed", trial_seed)
         trial.set_user_attr("num_shared_encode_effective", n_enc)
@@ -250,39 +270,33 @@ class _Objective:
         trial.set_user_attr("refit_loops_run", int(summary["refit_loops"]))
         with self._lock:
             if self.best is None or (err, trial.number) < (self.best[1], self.best[0]):
-                self.best = (trial.number, err, imputed, model)
+                self.best = (trial.number, err, result)
         logger.info("trial %d: imputation error %.6g (%s / %s, %d epochs)", trial.number, err,
                     order_string(kwargs["layer_order_enc"]), order_string(kwargs["layer_order_dec"]), summary["epochs"])
         return err
 
     def run_kwargs(self, p: dict, enc, dec, trial_seed: int) -> dict:
-        """``run_cissvae`` keyword arguments (JSON-ready) that train exactly this trial."""
-        return dict(
-            self.base_kwargs,
-            hidden_dims=[int(h) for h in p["hidden_dims"]], latent_dim=int(p["latent_dim"]),
-            layer_order_enc=list(enc), layer_order_dec=list(dec), latent_shared=bool(p["latent_shared"]),
-            output_shared=bool(p["output_shared"]), batch_size=int(p["batch_size"]), epochs=int(p["num_epochs"]),
-            initial_lr=float(p["lr"]), decay_factor=float(p["decay_factor"]), weight_decay=float(p["weight_decay"]),
-            beta=float(p["beta"]), max_loops=int(p["refit_loops"]), patience=int(p["refit_patience"]),
-            epochs_per_loop=int(p["epochs_per_loop"]),
-            initial_lr_refit=float(p["lr"]) if p["reset_lr_refit"] else None,
-            seed=int(trial_seed),
-        )
+        """``run_cissvae`` keyword arguments (JSON-ready) that train exactly this trial.
+
+        Every SearchSpace parameter that stands for a setting (its name in the
+        settings' "SearchSpace" face) becomes that setting; the shared-layer counts and placements become the
+        layer orders, ``reset_lr_refit`` sets ``initial_lr_refit`` to the trial's ``lr``.
+        """
+        sampled = {s.name: _as_setting(s.name, p[s.name_in(S.SEARCH)]) for s in S.of(S.SEARCH)}
+        return dict(self.base_kwargs, **sampled, layer_order_enc=list(enc), layer_order_dec=list(dec),
+                    initial_lr_refit=float(p["lr"]) if p["reset_lr_refit"] else None, seed=int(trial_seed))
 
 
-def _train(dataset, kw: dict, device, on_loop=None):
-    """``run_cissvae``'s training for ``kw`` on ``dataset``: the same phases, through ``train_on_dataset``."""
-    initial = Phase(kw["epochs"], kw["initial_lr"], kw["decay_factor"], kw["beta"], kw["weight_decay"],
-                    kw["batch_size"], kw["precision"])
-    refit = Phase(kw["epochs_per_loop"], kw["initial_lr_refit"], kw["decay_factor"], kw["beta"], kw["weight_decay"],
-                  kw["batch_size"], kw["precision"])
-    arch = {k: kw[k] for k in ("hidden_dims", "latent_dim", "layer_order_enc", "layer_order_dec", "latent_shared",
-                               "output_shared")}
-    imputed, model, _ = train_on_dataset(
-        dataset, arch, initial, refit, seed=kw["seed"], device=device, max_loops=kw["max_loops"],
-        patience=kw["patience"], tol=kw["tol"], validate_every=kw["validate_every"],
-        n_iter_no_change=kw["n_iter_no_change"], binary_output=kw["binary_output"], on_loop=on_loop)
-    return imputed, model
+def _as_setting(name: str, value):
+    """A sampled value checked as the setting ``name``, as the JSON type of its default."""
+    value = S.BY_NAME[name].check(name, value)
+    return float(value) if isinstance(S.BY_NAME[name].default, float) else value
+
+
+def _train(dataset, kw: dict, device, on_loop=None) -> RunResult:
+    """``run_cissvae``'s training for ``kw`` on ``dataset``, through ``train_on_dataset``."""
+    settings = dict(S.defaults(S.RUN), **kw)
+    return train_on_dataset(dataset, settings, seed=kw["seed"], device=device, on_loop=on_loop)
 
 
 # ---------------------------------------------------------------------- study set-up

@@ -23,9 +23,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from ciss_vae.cli.commands import standardised_rmse
 from ciss_vae.cli.files import PROG, CLIError, _one_line, read_table, write_table
 from ciss_vae.cli.parser import build_parser
+from ciss_vae.evaluation import standardised_rmse
 
 __all__ = ["CLIError", "build_parser", "main", "read_table", "standardised_rmse", "write_table"]
 

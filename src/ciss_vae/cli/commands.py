@@ -7,68 +7,76 @@ import sys
 import time
 
 from ciss_vae.cli.files import CLIError, _format, read_table, write_table
-from ciss_vae.cli.impute import _categorical, _check_columns, _names, _split_clusters
+from ciss_vae.cli.options import check_columns, given, names, read_input, value
 
 
-def standardised_rmse(imputed, complete, missing) -> float:
-    """RMSE over the cells missing in ``missing``, each column's error divided by its std in ``complete``."""
-    import numpy as np
-
-    mask = missing.isna().to_numpy() & imputed.notna().to_numpy()
-    std = complete.std(ddof=0).to_numpy()
-    err = (imputed.to_numpy(dtype=float) - complete.to_numpy(dtype=float)) / std
-    return float(np.sqrt(np.mean(err[mask] ** 2)))
+def _clusterer(args, settings):
+    try:
+        from ciss_vae.clustering import MissingnessClusterer
+    except ImportError as exc:
+        raise CLIError(f"clustering needs extra packages: pip install ciss-vae[clustering] ({exc})") from exc
+    opts = {k: settings[k] for k in ("k_neighbors", "leiden_resolution", "leiden_objective") if k in settings}
+    return MissingnessClusterer(settings.get("n_clusters"), cols_ignore=settings.get("columns_ignore"),
+                                seed=value(args, "seed"), **opts)
 
 
 def _tune(args) -> int:
+    from ciss_vae import settings as S
     from ciss_vae.dataset import ClusterDataset
+    from ciss_vae.imputer import CISSVAEImputer
+    from ciss_vae.pipeline import reporting
+    from ciss_vae.progress import progress_enabled
     from ciss_vae.search_space import SearchSpace
-    from ciss_vae.tuning import autotune
+    from ciss_vae.tuning import RUN_DEFAULTS, results_frame, tune
 
     start = time.perf_counter()
-    df = read_table(args.input)
-    ignore, binary, categorical = _names(args.ignore), _names(args.binary), _categorical(args.categorical)
-    _check_columns(df, ignore, "--ignore")
-    _check_columns(df, binary, "--binary")
-    data, labels, _ = _split_clusters(df, args.cluster_column)
+    df, data, settings, labels, _ = read_input(args)
+    clusterer = None
     if labels is None:
-        labels = _cluster_labels(data, ignore, args.n_clusters, args.seed)
-    if args.search_space:
-        space = SearchSpace.load(args.search_space)
-    else:
-        space = SearchSpace()
-    overrides = {k: v for k, v in dict(num_epochs=args.epochs, refit_loops=args.max_loops,
-                                       epochs_per_loop=args.epochs_per_loop).items() if v is not None}
-    if overrides:
-        params = {k: getattr(space, k) for k in _space_params(space)}
-        params.update(overrides)
-        space = SearchSpace(**params)
-    dataset = ClusterDataset(data, labels, val_proportion=args.val_proportion, columns_ignore=ignore,
-                             val_seed=args.seed, binary_feature_mask=binary, categorical_column_map=categorical)
+        clusterer = _clusterer(args, settings).fit(data)
+        labels = clusterer.labels_
+    space = SearchSpace.load(args.search_space) if args.search_space else SearchSpace()
+    fixed = {space_name: settings[name] for name, space_name in (("epochs", "num_epochs"),
+                                                                 ("epochs_per_loop", "epochs_per_loop"),
+                                                                 ("max_loops", "refit_loops")) if name in settings}
+    if fixed:
+        space = SearchSpace.from_dict({**space.to_dict(), **fixed})
+    seed = value(args, "seed")
+    dataset = ClusterDataset(data, labels, val_proportion=settings.get("val_proportion", 0.1),
+                             columns_ignore=settings.get("columns_ignore"), val_seed=seed,
+                             binary_feature_mask=settings.get("binary_feature_mask"),
+                             categorical_column_map=settings.get("categorical_column_map"))
     print(f"read {args.input}: {df.shape[0]} rows x {df.shape[1]} columns, {dataset.n_clusters} clusters")
     if args.storage:
         print(f"study {args.study!r} on {_redact(args.storage)}: this worker runs {args.n_trials} trial(s)")
-    imputed, _model, study, results = autotune(
-        space, dataset, n_trials=args.n_trials, study_name=args.study, storage=args.storage, seed=args.seed,
-        device_preference=args.device or "cuda", timeout=args.timeout, verbose=args.verbose,
-        show_progress=_show(args.progress), save_model_path=args.save_model)
+    verbose = bool(settings.get("verbose"))
+    with reporting(verbose, verbose):
+        result, study = tune(
+            space, dataset, n_trials=args.n_trials, study_name=args.study, device_preference=args.device or "cuda",
+            show_progress=progress_enabled(settings.get("show_progress")),
+            storage=args.storage, load_if_exists=True, seed=seed, constant_layer_size=False,
+            evaluate_all_orders=False, max_exhaustive_orders=100, n_jobs=1, pruner="median", sampler=None,
+            timeout=args.timeout, heartbeat_interval=60, grace_period=None, max_retry=3,
+            tol=RUN_DEFAULTS["tol"], validate_every=RUN_DEFAULTS["validate_every"])
     best = study.best_trial
+    results = results_frame(study)
     print(f"trials in the study: {len(results)}; best trial {best.number}: imputation error {best.value:.4g}")
     print("best parameters: " + ", ".join(f"{k}={v}" for k, v in best.params.items()))
     if args.results:
         write_table(results.astype({c: str for c in results.columns if results[c].dtype == object}), args.results)
         print(f"trial table written to {args.results}")
     if args.output:
-        write_table(imputed, args.output)
+        write_table(result.imputed, args.output)
         print(f"imputed table of the best trial written to {args.output}")
+    if args.save_model:
+        kwargs = {k: v for k, v in best.user_attrs["run_cissvae_kwargs"].items() if S.BY_NAME[k].takes(S.IMPUTER)}
+        est = CISSVAEImputer(**kwargs)
+        est._check_input(data, reset=True)
+        result.clusterer = clusterer
+        est._set_fitted(result).save(args.save_model)
+        print(f"best model saved to {args.save_model}/ (CISSVAEImputer.save; `ciss-vae impute --model` reads it)")
     print(f"wall time: {time.perf_counter() - start:.1f} s")
     return 0
-
-
-def _space_params(space):
-    from ciss_vae.search_space import DEFAULTS
-
-    return [k for k in DEFAULTS if hasattr(space, k)]
 
 
 def _redact(url: str) -> str:
@@ -78,36 +86,20 @@ def _redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-def _show(progress):
-    from ciss_vae.progress import progress_enabled
-
-    return progress_enabled(progress)
-
-
-def _cluster_labels(data, ignore, n_clusters, seed, **opts):
-    try:
-        from ciss_vae.clustering import cluster_on_missing
-    except ImportError as exc:
-        raise CLIError(f"clustering needs extra packages: pip install ciss-vae[clustering] ({exc})") from exc
-    labels, _ = cluster_on_missing(data, cols_ignore=ignore, n_clusters=n_clusters, seed=seed, **opts)
-    return labels
-
-
 def _cluster(args) -> int:
     import numpy as np
     import pandas as pd
 
-    try:
-        from ciss_vae.clustering import cluster_on_missing
-    except ImportError as exc:
-        raise CLIError(f"clustering needs extra packages: pip install ciss-vae[clustering] ({exc})") from exc
+    from ciss_vae.pipeline import reporting
+
     df = read_table(args.input)
     _format(args.output, "output")
-    ignore = _names(args.ignore)
-    _check_columns(df, ignore, "--ignore")
-    opts = {k: v for k, v in dict(k_neighbors=args.k_neighbors, leiden_resolution=args.resolution).items()
-            if v is not None}
-    labels, sil = cluster_on_missing(df, cols_ignore=ignore, n_clusters=args.n_clusters, seed=args.seed, **opts)
+    settings = given(args)
+    ignore = settings.get("columns_ignore")
+    check_columns(df, ignore, "--ignore")
+    with reporting(bool(settings.get("verbose")), bool(settings.get("verbose"))):
+        model = _clusterer(args, settings).fit(df)
+    labels, sil = model.labels_, model.silhouette_
     out = pd.DataFrame({args.column: labels})
     if args.keep_columns:
         out = pd.concat([df.reset_index(drop=True), out], axis=1)
@@ -125,30 +117,21 @@ def _cluster(args) -> int:
 
 
 def _evaluate(args) -> int:
-    try:
-        from ciss_vae import evaluation
-    except ImportError:
-        evaluation = None
-    compare = getattr(evaluation, "compare", None)
-    if compare is None:
-        raise CLIError("evaluate is not available in this version (ciss_vae.evaluation is missing)", 2)
+    from ciss_vae.evaluation import compare
+
     start = time.perf_counter()
     df = read_table(args.input)
     if df.isna().to_numpy().any():
         raise CLIError(f"evaluate needs a complete file; {args.input!r} has {int(df.isna().to_numpy().sum())} "
                        "missing cells")
-    mechanisms = _names(args.mechanism) or ["MCAR", "MAR", "MNAR"]
-    methods = _names(args.methods)
-    kwargs = {k: v for k, v in dict(epochs=args.epochs, max_loops=args.max_loops, epochs_per_loop=args.epochs_per_loop,
-                                    hidden_dims=args.hidden_dims, device=args.device).items() if v is not None}
-    if "hidden_dims" in kwargs:
-        n = len(kwargs["hidden_dims"])
-        kwargs.update(layer_order_enc=["unshared"] * n, layer_order_dec=["shared"] * n)
+    mechanisms = names(args.mechanism) or ["MCAR", "MAR", "MNAR"]
+    kwargs = {k: v for k, v in given(args).items() if k in ("epochs", "epochs_per_loop", "max_loops", "hidden_dims",
+                                                            "layer_order_enc", "layer_order_dec", "device")}
     name = os.path.splitext(os.path.basename(args.input))[0]
     print(f"read {args.input}: {df.shape[0]} rows x {df.shape[1]} columns; mechanisms {', '.join(mechanisms)}, "
           f"rates {', '.join(f'{r:g}' for r in args.rates)}, seeds {', '.join(map(str, args.seeds))}")
-    result = compare({name: df}, mechanisms=mechanisms, rates=args.rates, seeds=args.seeds, methods=methods,
-                     ciss_vae_kwargs=kwargs or None)
+    result = compare({name: df}, mechanisms=mechanisms, rates=args.rates, seeds=args.seeds,
+                     methods=names(args.methods), ciss_vae_kwargs=kwargs or None)
     print(result.markdown(args.metric))
     failed = result.table[result.table["error"].astype(bool)]
     for row in failed.itertuples():
@@ -164,16 +147,17 @@ def _evaluate(args) -> int:
 
 
 def _demo(args) -> int:
+    from ciss_vae import settings as S
     from ciss_vae.data import load_example_dataset
-    from ciss_vae.pipeline import run_cissvae
+    from ciss_vae.evaluation import standardised_rmse
+    from ciss_vae.pipeline import fit_table
 
     df_missing, df_complete, _ = load_example_dataset()
     start = time.perf_counter()
-    imputed, model = run_cissvae(df_missing, seed=args.seed, device=args.device, verbose=args.verbose,
-                                 show_progress=args.progress)
+    result = fit_table(df_missing, dict(S.defaults(S.RUN), **given(args)))
     wall = time.perf_counter() - start
+    imputed, s = result.imputed, result.summary
     n_imputed = int((df_missing.isna() & imputed.notna()).to_numpy().sum())
-    s = model.fit_summary_
     print(f"example cohort: {df_missing.shape[0]} rows x {df_missing.shape[1]} columns, "
           f"{int(df_missing.isna().to_numpy().sum())} missing cells")
     print(f"clusters: {s['n_clusters']}; epochs: {s['epochs']} ({s['refit_loops']} refit loops, "

@@ -147,6 +147,27 @@ _LOADING_SLOPE = np.array(
 )
 _UNIQUE_INTERCEPT_SD = 0.05
 _UNIQUE_SLOPE_SD = 0.05
+_N_FACTORS = _LOADING_INTERCEPT.shape[1]
+
+
+class _Effects(NamedTuple):
+    """Effects on the row intercepts (or slopes) of the biomarkers, one field per source."""
+
+    group: np.ndarray
+    age: np.ndarray
+    salary: np.ndarray
+    zip: np.ndarray
+    loading: np.ndarray
+    unique_sd: float
+
+
+_INTERCEPT_EFFECTS = _Effects(
+    _GROUP_INTERCEPT, _AGE_INTERCEPT, _SALARY_INTERCEPT, _ZIP_INTERCEPT, _LOADING_INTERCEPT, _UNIQUE_INTERCEPT_SD
+)
+_SLOPE_EFFECTS = _Effects(_GROUP_SLOPE, _AGE_SLOPE, _SALARY_SLOPE, _ZIP_SLOPE, _LOADING_SLOPE, _UNIQUE_SLOPE_SD)
+
+# Biomarker values are rounded to this many decimals.
+_Y_DECIMALS = 3
 
 # Group-dependent mean and mixing of the covariates.
 _AGE_MEAN = np.array([46.0, 52.0, 49.0, 55.0])
@@ -158,6 +179,25 @@ _ZIP_PROBABILITIES = np.array(
         [0.34, 0.33, 0.33],
     ]
 )
+_N_ZIP_LEVELS = _ZIP_PROBABILITIES.shape[1]
+
+# Age: normal around the group mean, clipped and rounded; standardised with
+# _AGE_CENTRE and _AGE_SD for its effects.
+_AGE_SD = 12.0
+_AGE_MIN, _AGE_MAX = 18.0, 90.0
+_AGE_DECIMALS = 1
+_AGE_CENTRE = 50.0
+
+# Salary: log-normal, exp(_LOG_SALARY_MEAN + _LOG_SALARY_SD * s) with
+# s = _AGE_LOG_SALARY * standardised age + zip level effect + N(0, 1), rounded
+# to tens; standardised with _SALARY_CENTRE and _SALARY_SCALE for its effects.
+_AGE_LOG_SALARY = 0.3
+_ZIP_LOG_SALARY = np.array([0.15, 0.0, -0.1])
+_LOG_SALARY_MEAN = np.log(55_000.0)
+_LOG_SALARY_SD = 0.35
+_SALARY_DECIMALS = -1
+_SALARY_CENTRE = 58_000.0
+_SALARY_SCALE = 21_000.0
 
 # Missingness model (missing not at random): the number of missing visits of
 # a row's biomarker is about N_VISITS * rate, plus _MNAR_COUNT_EFFECT * N_VISITS
@@ -169,6 +209,9 @@ _ZIP_PROBABILITIES = np.array(
 # from the missingness pattern, as in the published cohort.
 _MNAR_COUNT_EFFECT = 0.3
 _MNAR_VISIT_EFFECT = 1.0
+
+# Bisection steps of _calibrate_shift.
+_SHIFT_STEPS = 80
 
 
 class ExampleCohort(NamedTuple):
@@ -211,7 +254,7 @@ def _calibrate_shift(effect: np.ndarray, mean_count: float, n_max: int) -> float
         The shift, found by bisection.
     """
     lo, hi = -float(n_max), float(n_max)
-    for _ in range(80):
+    for _ in range(_SHIFT_STEPS):
         mid = 0.5 * (lo + hi)
         if np.clip(mean_count + mid + effect, 0.0, n_max).mean() < mean_count:
             lo = mid
@@ -283,85 +326,159 @@ def simulate_cohort(n_rows: int = 8000, seed: int = DEFAULT_SEED) -> ExampleCoho
     if n_rows <= 0 or n_rows % N_GROUPS:
         raise ValueError(f"n_rows must be a positive multiple of {N_GROUPS}, got {n_rows}")
     rng = np.random.default_rng(seed)
-
     group = rng.permutation(np.repeat(np.arange(N_GROUPS, dtype=np.int64), n_rows // N_GROUPS))
+    covariates = _simulate_covariates(group, rng)
+    y = _simulate_biomarkers(group, covariates, rng)
+    missing = _simulate_missingness(group, y, rng)
+    zip_onehot = np.eye(_N_ZIP_LEVELS)[covariates.zip_level]
+    covariate_table = np.column_stack([covariates.age, covariates.salary, zip_onehot])
+    df_complete = pd.DataFrame(np.column_stack([covariate_table, y]), columns=COLUMNS, dtype=np.float64)
+    y_missing = np.where(missing, np.nan, y)
+    df_missing = pd.DataFrame(np.column_stack([covariate_table, y_missing]), columns=COLUMNS, dtype=np.float64)
+    dni = _draw_dni(missing, rng)
+    return ExampleCohort(df_missing=df_missing, df_complete=df_complete, clusters=group, dni=dni)
 
-    age = np.clip(rng.normal(_AGE_MEAN[group], 12.0), 18.0, 90.0).round(1)
-    age_z = (age - 50.0) / 12.0
+
+class _Covariates(NamedTuple):
+    """Covariates of the rows, with the standardised age and salary their effects use."""
+
+    age: np.ndarray
+    salary: np.ndarray
+    zip_level: np.ndarray
+    age_z: np.ndarray
+    salary_z: np.ndarray
+
+
+def _simulate_covariates(group: np.ndarray, rng: np.random.Generator) -> _Covariates:
+    """Draw the age, zip code level (0-2) and salary of each row, given its hidden group."""
+    n_rows = len(group)
+    age = np.clip(rng.normal(_AGE_MEAN[group], _AGE_SD), _AGE_MIN, _AGE_MAX).round(_AGE_DECIMALS)
+    age_z = (age - _AGE_CENTRE) / _AGE_SD
     zip_u = rng.random(n_rows)
     zip_level = (zip_u[:, None] > np.cumsum(_ZIP_PROBABILITIES[group], axis=1)[:, :-1]).sum(axis=1)
-    zip_onehot = np.eye(3)[zip_level]
-    zip_salary = np.array([0.15, 0.0, -0.1])[zip_level]
-    log_salary_z = 0.3 * age_z + zip_salary + rng.normal(0.0, 1.0, n_rows)
-    salary = np.round(np.exp(np.log(55_000.0) + 0.35 * log_salary_z), -1)
+    log_salary_z = _AGE_LOG_SALARY * age_z + _ZIP_LOG_SALARY[zip_level] + rng.normal(0.0, 1.0, n_rows)
+    salary = np.round(np.exp(_LOG_SALARY_MEAN + _LOG_SALARY_SD * log_salary_z), _SALARY_DECIMALS)
     # The biomarkers depend linearly on the salary itself (not on its log).
-    salary_z = (salary - 58_000.0) / 21_000.0
+    salary_z = (salary - _SALARY_CENTRE) / _SALARY_SCALE
+    return _Covariates(age, salary, zip_level, age_z, salary_z)
 
-    factors = rng.normal(size=(n_rows, _LOADING_INTERCEPT.shape[1]))
-    intercept = (
-        _GROUP_INTERCEPT[group]
-        + age_z[:, None] * _AGE_INTERCEPT
-        + salary_z[:, None] * _SALARY_INTERCEPT
-        + _ZIP_INTERCEPT[zip_level]
-        + factors @ _LOADING_INTERCEPT.T
-        + rng.normal(0.0, _UNIQUE_INTERCEPT_SD, (n_rows, N_BIOMARKERS))
+
+def _row_coefficients(
+    effects: _Effects, group: np.ndarray, covariates: _Covariates, factors: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Intercepts (or slopes) of each row (rows x biomarkers), in units of ``_SCALE``."""
+    return (
+        effects.group[group]
+        + covariates.age_z[:, None] * effects.age
+        + covariates.salary_z[:, None] * effects.salary
+        + effects.zip[covariates.zip_level]
+        + factors @ effects.loading.T
+        + rng.normal(0.0, effects.unique_sd, (len(group), N_BIOMARKERS))
     )
-    slope = (
-        _GROUP_SLOPE[group]
-        + age_z[:, None] * _AGE_SLOPE
-        + salary_z[:, None] * _SALARY_SLOPE
-        + _ZIP_SLOPE[zip_level]
-        + factors @ _LOADING_SLOPE.T
-        + rng.normal(0.0, _UNIQUE_SLOPE_SD, (n_rows, N_BIOMARKERS))
-    )
+
+
+def _simulate_biomarkers(group: np.ndarray, covariates: _Covariates, rng: np.random.Generator) -> np.ndarray:
+    """Complete biomarker values, rows x (biomarker, visit) in the order of ``Y_COLUMNS``."""
+    n_rows = len(group)
+    factors = rng.normal(size=(n_rows, _N_FACTORS))
+    intercept = _row_coefficients(_INTERCEPT_EFFECTS, group, covariates, factors, rng)
+    slope = _row_coefficients(_SLOPE_EFFECTS, group, covariates, factors, rng)
     trajectory = _BASE[:, None] + _SCALE[:, None] * (
         intercept[:, :, None] + slope[:, :, None] * _VISIT_TIME
     )
     noise = rng.normal(size=(n_rows, N_BIOMARKERS, N_VISITS)) * _NOISE_SD[None, :, None]
-    y = np.round(trajectory + noise, 3).reshape(n_rows, N_BIOMARKERS * N_VISITS)
+    return np.round(trajectory + noise, _Y_DECIMALS).reshape(n_rows, N_BIOMARKERS * N_VISITS)
 
-    # Missingness: for each row and biomarker, first the number of missing
-    # visits (close to N_VISITS * rate, larger for rows whose biomarker is
-    # high), then which visits (preferably the higher values).
+
+def _simulate_missingness(group: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Missing biomarker cells (bool, same shape as ``y``), drawn cluster by cluster.
+
+    For each row and biomarker, first the number of missing visits (close to
+    ``N_VISITS * rate``, larger for rows whose biomarker is high), then which
+    visits (preferably the higher values).
+    """
+    n_rows = len(group)
     count_u = rng.random((n_rows, N_BIOMARKERS))
     visit_gumbel = rng.gumbel(size=(n_rows, N_BIOMARKERS, N_VISITS))
     y3 = y.reshape(n_rows, N_BIOMARKERS, N_VISITS)
     missing = np.zeros((n_rows, N_BIOMARKERS, N_VISITS), dtype=bool)
     for k in range(N_GROUPS):
         rows = np.flatnonzero(group == k)
-        y_k = y3[rows]
-        z = (y_k - y_k.mean(axis=0)) / y_k.std(axis=0)
-        level = z.mean(axis=2)
-        level = (level - level.mean(axis=0)) / level.std(axis=0)
+        z, level = _standardise_within_cluster(y3[rows])
         for b in range(N_BIOMARKERS):
             rate = DESIGN_MISSING_RATES[k, b]
             if rate == 0.0:
                 continue
-            mean_count = N_VISITS * rate
-            gamma = _MNAR_COUNT_EFFECT * N_VISITS * rate * (1.0 - rate)
-            shift = _calibrate_shift(gamma * level[:, b], mean_count, N_VISITS)
-            target = np.clip(mean_count + shift + gamma * level[:, b], 0.0, N_VISITS)
-            count = np.floor(target) + (count_u[rows, b] < target - np.floor(target))
-            key = _MNAR_VISIT_EFFECT * z[:, b, :] + visit_gumbel[rows, b, :]
-            rank = np.argsort(np.argsort(-key, axis=1, kind="stable"), axis=1, kind="stable")
-            missing[rows, b, :] = rank < count[:, None]
-    missing = missing.reshape(n_rows, N_BIOMARKERS * N_VISITS)
+            missing[rows, b, :] = _missing_visits(
+                rate, level[:, b], z[:, b, :], count_u[rows, b], visit_gumbel[rows, b, :]
+            )
+    return missing.reshape(n_rows, N_BIOMARKERS * N_VISITS)
 
-    covariates = np.column_stack([age, salary, zip_onehot])
-    df_complete = pd.DataFrame(np.column_stack([covariates, y]), columns=COLUMNS, dtype=np.float64)
-    y_missing = np.where(missing, np.nan, y)
-    df_missing = pd.DataFrame(
-        np.column_stack([covariates, y_missing]), columns=COLUMNS, dtype=np.float64
-    )
 
+def _standardise_within_cluster(y_k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised values and levels of the rows of one cluster.
+
+    Parameters
+    ----------
+    y_k : numpy.ndarray of shape (n, N_BIOMARKERS, N_VISITS)
+        The cluster's biomarker values.
+
+    Returns
+    -------
+    z : numpy.ndarray of shape (n, N_BIOMARKERS, N_VISITS)
+        Each value standardised within the cluster (per biomarker and visit).
+    level : numpy.ndarray of shape (n, N_BIOMARKERS)
+        Each row's mean of ``z`` over the visits, standardised within the cluster.
+    """
+    z = (y_k - y_k.mean(axis=0)) / y_k.std(axis=0)
+    level = z.mean(axis=2)
+    level = (level - level.mean(axis=0)) / level.std(axis=0)
+    return z, level
+
+
+def _missing_visits(
+    rate: float, level: np.ndarray, z: np.ndarray, count_u: np.ndarray, visit_gumbel: np.ndarray
+) -> np.ndarray:
+    """Missing visits of one biomarker for the rows of one cluster (rows x visits, bool).
+
+    Parameters
+    ----------
+    rate : float
+        The cluster's design missing rate of the biomarker, above 0.
+    level : numpy.ndarray of shape (n,)
+        Each row's level of the biomarker (see :func:`_standardise_within_cluster`).
+    z : numpy.ndarray of shape (n, N_VISITS)
+        The biomarker's values standardised within the cluster.
+    count_u : numpy.ndarray of shape (n,)
+        Uniform draws that round each row's expected count up or down.
+    visit_gumbel : numpy.ndarray of shape (n, N_VISITS)
+        Gumbel draws that pick the missing visits without replacement, with
+        weights ``exp(_MNAR_VISIT_EFFECT * z)``.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n, N_VISITS)
+        True at the missing visits.
+    """
+    mean_count = N_VISITS * rate
+    gamma = _MNAR_COUNT_EFFECT * N_VISITS * rate * (1.0 - rate)
+    shift = _calibrate_shift(gamma * level, mean_count, N_VISITS)
+    target = np.clip(mean_count + shift + gamma * level, 0.0, N_VISITS)
+    count = np.floor(target) + (count_u < target - np.floor(target))
+    key = _MNAR_VISIT_EFFECT * z + visit_gumbel
+    rank = np.argsort(np.argsort(-key, axis=1, kind="stable"), axis=1, kind="stable")
+    return rank < count[:, None]
+
+
+def _draw_dni(missing: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """DNI matrix: 1 everywhere but in ``DNI_FRACTION`` of the missing biomarker cells, drawn at random."""
     missing_cells = np.flatnonzero(missing)
     n_dni = int(round(DNI_FRACTION * missing_cells.size))
     dni_y = np.ones(missing.size, dtype=np.int64)
     dni_y[rng.choice(missing_cells, size=n_dni, replace=False)] = 0
-    dni = pd.DataFrame(np.ones((n_rows, len(COLUMNS)), dtype=np.int64), columns=COLUMNS)
+    dni = pd.DataFrame(np.ones((len(missing), len(COLUMNS)), dtype=np.int64), columns=COLUMNS)
     dni[Y_COLUMNS] = dni_y.reshape(missing.shape)
-
-    return ExampleCohort(df_missing=df_missing, df_complete=df_complete, clusters=group, dni=dni)
+    return dni
 
 
 def _gzip_csv(frame: pd.DataFrame) -> bytes:

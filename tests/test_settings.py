@@ -1,0 +1,127 @@
+"""Every face agrees with the one declaration of the settings (ciss_vae.settings).
+
+A face that lacks a declared setting, takes an undeclared one, or has another
+default than the one declared for it fails here.
+"""
+
+import inspect
+
+import pytest
+
+from ciss_vae import settings as S
+from ciss_vae.cli import build_parser
+from ciss_vae.cli.options import given
+from ciss_vae.clustering import cluster_on_missing
+from ciss_vae.imputer import CISSVAEImputer
+from ciss_vae.pipeline import run_cissvae
+from ciss_vae.search_space import SearchSpace
+from ciss_vae.stepwise import impute_and_refit_loop, train_vae_initial
+from ciss_vae.tuning import autotune
+
+
+def same(a, b):
+    norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
+    return norm(a) == norm(b)
+
+
+def params(func, drop=()):
+    return {k: p.default for k, p in inspect.signature(func).parameters.items() if k not in drop}
+
+
+@pytest.mark.parametrize("face, func, drop", [
+    (S.RUN, run_cissvae, ("data",)),
+    (S.IMPUTER, CISSVAEImputer, ()),
+])
+def test_estimator_faces_take_exactly_their_declared_settings_with_their_defaults(face, func, drop):
+    ours = params(func, drop)
+    assert set(ours) == {s.name_in(face) for s in S.of(face)}
+    for s in S.of(face):
+        assert same(ours[s.name_in(face)], s.default_in(face)), s.name
+
+
+@pytest.mark.parametrize("face, func, drop", [
+    (S.AUTOTUNE, autotune, ()),
+    (S.CLUSTERING, cluster_on_missing, ()),
+    (S.SEARCH, SearchSpace, ()),
+    (S.STEPWISE, train_vae_initial, ()),
+    (S.STEPWISE, impute_and_refit_loop, ()),
+])
+def test_other_faces_use_the_declared_names_and_defaults(face, func, drop):
+    ours = params(func, drop)
+    declared = [s for s in S.of(face) if s.name_in(face) in ours]
+    assert declared, f"{func.__name__} takes none of the settings declared for {face}"
+    for s in declared:
+        assert same(ours[s.name_in(face)], s.default_in(face)), (func.__name__, s.name)
+    if face in (S.AUTOTUNE, S.CLUSTERING, S.SEARCH):  # every declared setting of these faces is there
+        assert {s.name_in(face) for s in S.of(face)} <= set(ours)
+
+
+def test_search_space_parameters_are_settings_or_layer_structure():
+    structural = {"num_hidden_layers", "num_shared_encode", "num_shared_decode", "encoder_shared_placement",
+                  "decoder_shared_placement", "reset_lr_refit"}
+    names = {s.name_in(S.SEARCH) for s in S.of(S.SEARCH)}
+    assert set(params(SearchSpace)) == names | structural
+    assert not names & structural
+
+
+def test_a_face_default_that_differs_is_explained_in_its_docstring():
+    for s in S.SETTINGS:
+        for face in s.faces:
+            if s.differs_in(face) and face not in (S.SEARCH,):
+                assert s.why, f"{s.name} differs in {face} without a reason"
+    assert "Differs from run_cissvae" in CISSVAEImputer.__doc__  # print_dataset
+    for s in S.of(S.RUN):
+        assert f"    {s.name} : " in run_cissvae.__doc__, s.name
+    for s in S.of(S.IMPUTER):
+        assert f"    {s.name} : " in CISSVAEImputer.__doc__, s.name
+
+
+def test_cli_impute_has_a_flag_for_every_cli_setting_and_defaults_to_the_declaration():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    impute = sub.choices["impute"]
+    dests = {a.dest: a for a in impute._actions}
+    for s in S.of(S.CLI):
+        assert s.name in dests, s.name
+        action = dests[s.name]
+        assert action.default in (None, False), s.name  # not given: the declared default applies
+        if s.default not in (None, False):
+            shown = ",".join(map(str, s.default)) if isinstance(s.default, (list, tuple)) else str(s.default)
+            assert f"(default {shown})" in action.help, s.name
+    args = parser.parse_args(["impute", "in.csv", "-o", "out.csv", "--lr", "0.05", "--ignore", "a,b", "--ignore", "c",
+                              "--categorical", "g=x,y", "--hidden-dims", "8,4", "--no-output-shared", "--progress",
+                              "--n-iter-no-change", "none"])
+    assert given(args) == dict(initial_lr=0.05, columns_ignore=["a", "b", "c"], categorical_column_map={"g": ["x", "y"]},
+                               hidden_dims=[8, 4], layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2,
+                               output_shared=False, show_progress=True, n_iter_no_change=None)
+    assert set(given(args)) <= {s.name for s in S.of(S.IMPUTER)}  # the CLI trains through the imputer
+
+
+@pytest.mark.parametrize("name, value, error, text", [
+    ("epochs", -1, ValueError, "`epochs` must be an integer >= 0"),
+    ("epochs", 2.5, ValueError, "`epochs`"),
+    ("batch_size", 0, ValueError, "`batch_size` must be a positive integer"),
+    ("decay_factor", 1.5, ValueError, "`decay_factor` must be a number in [0, 1]"),
+    ("initial_lr", float("nan"), ValueError, "`initial_lr`"),
+    ("clip_to_observed", "yes", TypeError, "`clip_to_observed` must be True or False"),
+    ("binary_output", "prob", ValueError, "'label' or 'probability'"),
+    ("seed", -3, ValueError, "`seed` must be a non-negative integer or None"),
+    ("hidden_dims", [8, 0], ValueError, "`hidden_dims`"),
+    ("layer_order_enc", ["x"], ValueError, "`layer_order_enc` holds 'x'"),
+    ("n_iter_no_change", 0, ValueError, "`n_iter_no_change` must be a positive integer or None"),
+])
+def test_every_face_rejects_a_bad_value_naming_the_setting(table, name, value, error, text):
+    data, _, clusters = table
+    for face in (lambda: run_cissvae(data, clusters=clusters, print_dataset=False, **{name: value}),
+                 lambda: CISSVAEImputer(**{name: value}).fit(data, clusters=clusters)):
+        with pytest.raises(error, match=inspect.cleandoc(text).replace("[", r"\[").replace("]", r"\]")):
+            face()
+
+
+def test_unknown_settings_are_refused():
+    with pytest.raises(TypeError, match="epoch"):
+        CISSVAEImputer(epoch=3)
+    with pytest.raises(TypeError, match="scale_features"):
+        CISSVAEImputer(scale_features=True)  # only meaningful with a proportion matrix, which fit cannot take
+    with pytest.raises(TypeError):
+        S.validate({"epoch": 3})
