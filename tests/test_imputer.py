@@ -394,3 +394,14 @@ def test_clip_to_observed_bounds_transform_and_draws_and_survives_save_load(tmp_
     back = CISSVAEImputer.load(tmp_path / "m")
     assert back.clip_to_observed is True
     pd.testing.assert_frame_equal(back.transform(new), imp.transform(new))
+
+
+def test_an_imputer_saved_in_format_2_loads_and_transforms_as_it_did():
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "data" / "imputer_format2"
+    data, _, _ = make_table()
+    imp = CISSVAEImputer.load(folder)
+    assert "scale_features" not in imp.get_params()
+    expected = pd.read_csv(folder / "transform.csv", index_col=0)
+    pd.testing.assert_frame_equal(imp.transform(data.iloc[200:]), expected, check_exact=True)
