@@ -57,6 +57,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ciss_vae.tabular import as_frame, is_tensor
+
 __all__ = ["MECHANISMS", "ampute", "realised_rate"]
 
 logger = logging.getLogger(__name__)
@@ -106,26 +108,20 @@ def _sigmoid(z):
 
 
 def _to_array(data):
-    """Return (float ndarray copy, kind, columns) and validate the input."""
-    if isinstance(data, pd.DataFrame):
-        bad = [c for c in data.columns
-               if not (pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]))]
+    """Return (float64 ndarray copy, kind) of a numeric DataFrame, ndarray or tensor (read by ``tabular``)."""
+    if is_tensor(data):
+        if data.is_complex():
+            raise TypeError("ampute needs a real-valued tensor")
+        data = data.detach().cpu().double()
+    frame, kind = as_frame(data, "ampute's data")
+    if kind == "frame":
+        bad = [c for c in frame.columns
+               if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))]
         if bad:
             raise TypeError(f"ampute needs numeric columns; non-numeric: {bad[:5]}")
-        return data.to_numpy(dtype=float, copy=True), "frame"
-    try:
-        import torch
-        if isinstance(data, torch.Tensor):
-            if data.is_complex():
-                raise TypeError("ampute needs a real-valued tensor")
-            return data.detach().cpu().to(torch.float64).numpy().copy(), "tensor"
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(data, np.ndarray):
-        if data.dtype.kind not in "biuf":
-            raise TypeError(f"ampute needs a numeric array, got dtype {data.dtype}")
-        return np.array(data, dtype=float, copy=True), "array"
-    raise TypeError(f"ampute takes a DataFrame, ndarray or torch.Tensor, got {type(data).__name__}")
+    elif kind == "array" and data.dtype.kind not in "biuf":
+        raise TypeError(f"ampute needs a numeric array, got dtype {data.dtype}")
+    return frame.to_numpy(dtype=float, copy=True), kind
 
 
 def _from_array(values, data, kind):
