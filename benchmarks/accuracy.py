@@ -10,7 +10,15 @@ Salary, zip code dummies) are never amputated, as in the cohort's own design;
 they are the always-observed inputs of MAR there.
 
     python benchmarks/accuracy.py                       # full suite, writes docs/benchmarks.md
+    python benchmarks/accuracy.py --quick --out /tmp/b.md   # one seed (0)
     python benchmarks/accuracy.py --seeds 0 --datasets wine diabetes --out /tmp/b.md
+
+Methods: all seven of ``default_methods(optional=True)`` unless ``--methods``
+names some: CISS-VAE, Mean, KNN, MICE, MissForest, and the two peers that need
+software outside the package, miceforest (``pip install miceforest==6.0.5
+lightgbm==4.5.0``) and R-mice (R with its mice package: ``apt-get install -y
+r-base-core r-cran-mice``). A peer whose software is missing is skipped with a
+message, here and in the markdown, like a missing dataset.
 
 Each (dataset, mechanism, seed) runs in one of ``--jobs`` worker processes with
 one thread each (torch's default of one thread per core, with several
@@ -33,11 +41,19 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ciss_vae.evaluation import MECHANISMS, ComparisonResult, compare, default_methods
+from ciss_vae.evaluation import (
+    MECHANISMS,
+    OPTIONAL_METHODS,
+    ComparisonResult,
+    compare,
+    default_methods,
+    unavailable_methods,
+)
 
 COHORT_COVARIATES = ["Age", "Salary", "ZipCode10001", "ZipCode20002", "ZipCode30003"]
 DATASETS = ["wine", "diabetes", "breast_cancer", "digits", "example_cohort", "reference_example"]
 REFERENCE_DIR = ROOT.parent / "shared" / "data" / "reference_example"
+METHODS = list(default_methods(optional=True))
 
 
 def load(name, reference_dir=REFERENCE_DIR):
@@ -83,7 +99,11 @@ def write_markdown(path, result: ComparisonResult, command, wall, args, complete
         + (f"; plus `{args.ciss_vae_kwargs}`" if getattr(args, "ciss_vae_kwargs", None) else "")
         + "); Mean = column mean; KNN = `KNNImputer(5)` on standardised",
         "columns; MICE = `IterativeImputer(BayesianRidge, max_iter=10)`; MissForest = `IterativeImputer(",
-        f"ExtraTreesRegressor(n_estimators={args.missforest_trees}), max_iter={args.missforest_iter})`.",
+        f"ExtraTreesRegressor(n_estimators={args.missforest_trees}), max_iter={args.missforest_iter})`;",
+        "miceforest = LightGBM chained equations (miceforest 6.0.5 `ImputationKernel(num_datasets=5)`, `mice(5)`:",
+        "its default random-forest models and mean matching, 5 iterations, one LightGBM thread); R-mice = R's",
+        "`mice(m = 5, maxit = 5, method = \"pmm\")` through `Rscript`, constant and collinear columns kept. Both",
+        "are seeded with the repetition's seed, and their point imputation is the mean of their 5 completed tables.",
         "On the two cohorts (example_cohort = this package's generated cohort, reference_example = the published",
         "cohort) the covariates Age, Salary and the zip dummies are never amputated; they are MAR's observed inputs.",
         "Elsewhere MAR keeps 30 % of the columns observed and `rate` is the rate of the other columns, so the",
@@ -141,9 +161,10 @@ def _run_unit(unit, args_dict):
     args = argparse.Namespace(**args_dict)
     df = load(name, args.reference_dir)
     methods = default_methods(ciss_vae_kwargs=json.loads(args.ciss_vae_kwargs or "{}"),
-                              missforest_trees=args.missforest_trees, missforest_iter=args.missforest_iter)
-    if args.methods:
-        methods = {m: methods[m] for m in args.methods}
+                              missforest_trees=args.missforest_trees, missforest_iter=args.missforest_iter,
+                              optional=True, miceforest_kwargs={"num_threads": args.threads},
+                              r_mice_kwargs={"threads": args.threads})
+    methods = {m: methods[m] for m in (args.methods or METHODS)}
     kw = {"example_cohort": {"*": {"observed": COHORT_COVARIATES}},
           "reference_example": {"*": {"observed": COHORT_COVARIATES}}}
     return compare({name: df}, mechanisms=[mech], rates=[args.rate], seeds=[seed], methods=methods,
@@ -153,10 +174,13 @@ def _run_unit(unit, args_dict):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--quick", action="store_true", help="one seed (0) instead of --seeds")
     ap.add_argument("--datasets", nargs="+", default=DATASETS, choices=DATASETS)
     ap.add_argument("--mechanisms", nargs="+", default=["MCAR", "MAR", "MNAR"], choices=MECHANISMS)
     ap.add_argument("--rate", type=float, default=0.3)
-    ap.add_argument("--methods", nargs="+", default=None, choices=list(default_methods()))
+    ap.add_argument("--methods", nargs="+", default=None, choices=METHODS,
+                    help="default: all; miceforest and R-mice are skipped, with a message, when their software "
+                         "is missing")
     ap.add_argument("--ciss-vae-kwargs", default=None, metavar="JSON",
                     help='extra run_cissvae arguments as JSON, e.g. \'{"clip_to_observed": true}\' '
                          "(the default suite runs CISS-VAE with its defaults)")
@@ -164,6 +188,8 @@ def main(argv=None):
     ap.add_argument("--missforest-iter", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2,
                     help="worker processes, one (dataset, mechanism, seed) at a time each, one thread each")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="LightGBM threads of miceforest and BLAS threads of R-mice, per worker (default 1)")
     ap.add_argument("--reference-dir", default=str(REFERENCE_DIR))
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--csv", default=None, help="also write the tidy table here (and the command to CSV.cmd)")
@@ -172,6 +198,8 @@ def main(argv=None):
     ap.add_argument("--notes", default=None, help="markdown file appended to --out (discussion)")
     ap.add_argument("--preface", default=None, help="markdown file put right under the title of --out")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.seeds = [0]
     command = "python benchmarks/accuracy.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
 
     if args.from_csv:
@@ -197,11 +225,16 @@ def main(argv=None):
             args.skipped[name] = f"{Path(args.reference_dir) / 'df_complete.csv'} not found"
             continue
         names.append(name)
+    args.methods = list(args.methods or METHODS)
+    for name, why in unavailable_methods([m for m in args.methods if m in OPTIONAL_METHODS]).items():
+        print(f"skipping {name}: {why}", file=sys.stderr)
+        args.skipped[name] = why
+        args.methods.remove(name)
     units = [(n, m, s) for n in names for m in args.mechanisms for s in args.seeds]
     order = {u: i for i, u in enumerate(units)}
     big = {"example_cohort": 0, "reference_example": 0, "digits": 1}
     todo = sorted(units, key=lambda u: big.get(u[0], 2))  # longest first, for the load balance
-    n_methods = len(args.methods or default_methods())
+    n_methods = len(args.methods)
 
     start = time.perf_counter()
     done = {}

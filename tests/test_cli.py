@@ -112,10 +112,21 @@ def test_tune_shared_study(files, capsys):
     argv = ["tune", tmp / "in.csv", "--cluster-column", "grp", "--search-space", space, "--storage", storage,
             "--study", "s1", "--n-trials", "1", "--no-progress", "--results", tmp / "trials.csv"]
     assert run(argv, capsys)[0] == 0
-    code, text, err = run(argv, capsys)  # a second worker joins the same study
+    code, text, err = run(argv + ["--save-model", tmp / "best", "-o", tmp / "best.csv"], capsys)  # a second worker
     assert code == 0, err
     assert "trials in the study: 2" in text
     assert len(pd.read_csv(tmp / "trials.csv")) == 2
+    # the saved winner is an imputer folder that `impute --model` reads, and it reproduces the best table
+    code, _, err = run(["impute", tmp / "in.csv", "-o", tmp / "again.csv", "--cluster-column", "grp", "--model",
+                        tmp / "best"], capsys)
+    assert code == 0, err
+    from ciss_vae import CISSVAEImputer
+
+    best = pd.read_csv(tmp / "best.csv")
+    data = pd.read_csv(tmp / "in.csv").drop(columns="grp")
+    assert CISSVAEImputer.load(tmp / "best").fit_summary_["n_clusters"] == 3
+    assert pd.read_csv(tmp / "again.csv").drop(columns="grp").notna().all().all()
+    pd.testing.assert_frame_equal(best.where(data.notna()), data.astype(float), check_dtype=False)
 
 
 def test_evaluate(tmp_path, capsys):

@@ -125,3 +125,63 @@ def test_unknown_settings_are_refused():
         CISSVAEImputer(scale_features=True)  # only meaningful with a proportion matrix, which fit cannot take
     with pytest.raises(TypeError):
         S.validate({"epoch": 3})
+
+
+def test_one_rule_for_column_references_in_every_face():
+    import numpy as np
+    import pandas as pd
+
+    from ciss_vae.dataset import ClusterDataset
+    from ciss_vae.proportions import create_missingness_prop_matrix
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(60, 4)), columns=[0, 1, "a", "b"])
+    df.iloc[::3, 1] = np.nan
+    df.iloc[1::4, 2] = np.nan
+    for ref in ([0], ["0"]):  # the integer label, or its string form
+        ds = ClusterDataset(df, columns_ignore=ref)
+        assert ds.schema.ignored.tolist() == [True, False, False, False]
+        assert cluster_on_missing(df, cols_ignore=ref, n_clusters=2)[0].shape == (60,)
+        assert list(create_missingness_prop_matrix(df, cols_ignore=ref).feature_names) == ["1", "a", "b"]
+    assert ClusterDataset(df, columns_ignore=[-1]).schema.ignored.tolist() == [False, False, False, True]
+    with pytest.raises(ValueError, match="columns_ignore.*'nope'"):
+        ClusterDataset(df, columns_ignore=["nope"])
+    with pytest.raises(ValueError, match="cols_ignore.*'nope'"):
+        cluster_on_missing(df, cols_ignore=["nope"])
+    arr = df.to_numpy()
+    assert ClusterDataset(arr, columns_ignore=["V1"]).schema.ignored.tolist() == \
+        ClusterDataset(arr, columns_ignore=[0]).schema.ignored.tolist()
+
+
+def test_import_leaves_matplotlib_alone():
+    import subprocess
+    import sys
+
+    code = ("import matplotlib, sys\n"
+            "def use(*a, **k): raise AssertionError('matplotlib.use called')\n"
+            "matplotlib.use = use\n"
+            "import ciss_vae, ciss_vae.evaluation, ciss_vae.plots\n"
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
+            "from ciss_vae.evaluation import compare; import pandas as pd, numpy as np\n"
+            "r = compare({'t': pd.DataFrame(np.random.default_rng(0).normal(size=(30, 3)))}, mechanisms=['MCAR'], "
+            "seeds=[0], methods=['Mean'])\n"
+            "r.plot()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+
+
+def test_standardised_rmse_is_scores_and_survives_a_constant_column():
+    import numpy as np
+    import pandas as pd
+
+    from ciss_vae.evaluation import score, standardised_rmse
+
+    rng = np.random.default_rng(1)
+    complete = pd.DataFrame({"x": rng.normal(size=50), "const": 3.0, "y": rng.normal(size=50)})
+    incomplete = complete.mask(rng.random(complete.shape) < 0.3)
+    imputed = incomplete.fillna(0.0)
+    value = standardised_rmse(imputed, complete, incomplete)
+    assert np.isfinite(value)
+    assert value == pytest.approx(score(imputed, complete, incomplete).overall["std_rmse"])
+    left = imputed.mask(incomplete.isna() & (np.arange(50)[:, None] < 5))  # cells an imputer left missing
+    assert np.isfinite(standardised_rmse(left, complete, incomplete))
