@@ -101,7 +101,8 @@ def write_markdown(path, result: ComparisonResult, command, wall, args, complete
         "columns; MICE = `IterativeImputer(BayesianRidge, max_iter=10)`; MissForest = `IterativeImputer(",
         f"ExtraTreesRegressor(n_estimators={args.missforest_trees}), max_iter={args.missforest_iter})`;",
         "miceforest = LightGBM chained equations (miceforest 6.0.5 `ImputationKernel(num_datasets=5)`, `mice(5)`:",
-        "its default random-forest models and mean matching, 5 iterations, one LightGBM thread); R-mice = R's",
+        f"its default random-forest models and mean matching, 5 iterations, {args.threads} LightGBM thread(s)); "
+        "R-mice = R's",
         "`mice(m = 5, maxit = 5, method = \"pmm\")` through `Rscript`, constant and collinear columns kept. Both",
         "are seeded with the repetition's seed, and their point imputation is the mean of their 5 completed tables.",
         "On the two cohorts (example_cohort = this package's generated cohort, reference_example = the published",

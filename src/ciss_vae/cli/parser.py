@@ -8,6 +8,7 @@ from ciss_vae import settings as S
 from ciss_vae.cli.commands import _cluster, _demo, _evaluate, _tune
 from ciss_vae.cli.files import PROG
 from ciss_vae.cli.impute import _impute
+from ciss_vae.evaluation import OPTIONAL_METHODS, default_methods
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,7 +113,8 @@ def _evaluate_parser(sub):
     ev.add_argument("--seeds", type=_seed_list, default=[0, 1, 2], metavar="S1,S2",
                     help="amputation seeds, one repetition each (default 0,1,2)")
     ev.add_argument("--methods", action="append", metavar="NAME",
-                    help="methods to compare: CISS-VAE, Mean, KNN, MICE, MissForest (default: all)")
+                    help=f"methods to compare: {', '.join(default_methods(optional=True))} (default: the first "
+                         f"five; {' and '.join(OPTIONAL_METHODS)} need optional software)")
     ev.add_argument("--metric", default="std_rmse", choices=("std_rmse", "rmse", "mae", "wasserstein", "accuracy"),
                     help="metric of the printed table and the plot (default std_rmse)")
     S.add_flags(ev, ("epochs", "epochs_per_loop", "max_loops", "hidden_dims", "device"), suffix=" (CISS-VAE)")
