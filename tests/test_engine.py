@@ -48,3 +48,17 @@ def test_diverging_training_stops_with_a_clear_error(table):
     ds = ClusterDataset(data * 1e18, clusters)
     with pytest.raises(FloatingPointError, match="learning rate"):
         train_vae_initial(small_model(ds), ds, epochs=20, initial_lr=1e6, seed=0)
+
+
+def test_stepwise_verbose_logs_every_validation_and_refit_loop(table, caplog):
+    import logging
+
+    data, _, clusters = table
+    ds = ClusterDataset(data, clusters)
+    caplog.set_level(logging.DEBUG, logger="ciss_vae")
+    model = train_vae_initial(small_model(ds), ds, epochs=3, seed=1, verbose=True)
+    assert caplog.text.count("initial epoch") == 3
+    train_vae_initial(small_model(ds), ds, epochs=2, seed=1)
+    assert caplog.text.count("initial epoch") == 3  # not verbose: no epoch lines
+    impute_and_refit_loop(model, ds, max_loops=1, epochs_per_loop=2, batch_size=64, verbose=True)
+    assert "refit loop 1: imputation error" in caplog.text

@@ -13,9 +13,7 @@ line. :func:`train_on_dataset` (from a built dataset on) is shared with
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +26,7 @@ from ciss_vae.dataset import ClusterDataset
 from ciss_vae.engine import Generators, Phase, TrainingData, fit, predict_logits, resolve_device
 from ciss_vae.model import CISSVAE
 from ciss_vae.output import imputed_frame
-from ciss_vae.progress import TrainingProgress
+from ciss_vae.progress import TrainingProgress, epoch_logger, reporting
 from ciss_vae.schema import TableSchema
 
 logger = logging.getLogger("ciss_vae")
@@ -76,31 +74,6 @@ class RunResult:
     def selected_dataset(self) -> ClusterDataset:
         """The dataset whose ``data`` is the selected fill: ``get_imputed_df(model, it)`` gives ``imputed``."""
         return self.dataset.with_data(self.fill, initial=self.dataset.data)
-
-
-# ---------------------------------------------------------------------- logging
-@contextlib.contextmanager
-def report_to_stderr(enabled: bool, level=logging.INFO):
-    """Show this package's log records on stderr while the block runs, unless logging is configured."""
-    pkg = logging.getLogger("ciss_vae")
-    if not enabled or pkg.handlers or logging.getLogger().handlers:
-        yield
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("ciss_vae: %(message)s"))
-    old = pkg.level
-    pkg.addHandler(handler)
-    pkg.setLevel(level)
-    try:
-        yield
-    finally:
-        pkg.removeHandler(handler)
-        pkg.setLevel(old)
-
-
-def reporting(print_dataset: bool, verbose: bool):
-    """The logging scope of a run: summaries with ``print_dataset``, every validation too with ``verbose``."""
-    return report_to_stderr(print_dataset or verbose, logging.DEBUG if verbose else logging.INFO)
 
 
 def resolve_seed(seed) -> int:
@@ -208,18 +181,10 @@ def fit_table(data, s: dict, *, clusters=None, imputable=None, proportions=None)
         if s["print_dataset"]:
             logger.info("%r", dataset)
         with TrainingProgress(s["epochs"], s["epochs_per_loop"], s["max_loops"], enabled=s["show_progress"],
-                              on_epoch=_epoch_logger() if s["verbose"] else None) as progress:
+                              on_epoch=epoch_logger() if s["verbose"] else None) as progress:
             result = train_on_dataset(dataset, s, seed=seed, device=device, on_epoch=progress.on_epoch)
     result.silhouette, result.clusterer = silhouette, clusterer
     return result
-
-
-def _epoch_logger():
-    def on_epoch(row):
-        if row.get("imputation_error") is not None:
-            logger.debug("%s epoch %d: loss %.4g, imputation error %.4g, lr %.3g", row["phase"], row["epoch"],
-                         row["train_loss"], row["imputation_error"], row["lr"])
-    return on_epoch
 
 
 # ---------------------------------------------------------------------- the published face

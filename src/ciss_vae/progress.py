@@ -11,9 +11,13 @@ is forced on with a console of your own).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 
-__all__ = ["TrainingProgress", "progress_enabled"]
+__all__ = ["TrainingProgress", "epoch_logger", "progress_enabled", "report_to_stderr", "reporting"]
+
+logger = logging.getLogger("ciss_vae")
 
 
 def progress_enabled(show_progress=None, stream=None) -> bool:
@@ -119,3 +123,36 @@ class TrainingProgress:
                 self._progress.update(self._task, total=max(task.completed, 1), completed=max(task.completed, 1))
                 self._done.append(task)
             self._task = None
+
+
+@contextlib.contextmanager
+def report_to_stderr(enabled: bool, level=logging.INFO):
+    """Show this package's log records on stderr while the block runs, unless logging is configured."""
+    pkg = logging.getLogger("ciss_vae")
+    if not enabled or pkg.handlers or logging.getLogger().handlers:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ciss_vae: %(message)s"))
+    old = pkg.level
+    pkg.addHandler(handler)
+    pkg.setLevel(level)
+    try:
+        yield
+    finally:
+        pkg.removeHandler(handler)
+        pkg.setLevel(old)
+
+
+def reporting(print_dataset: bool, verbose: bool):
+    """The logging scope of a run: summaries with ``print_dataset``, every validation too with ``verbose``."""
+    return report_to_stderr(print_dataset or verbose, logging.DEBUG if verbose else logging.INFO)
+
+
+def epoch_logger():
+    """An ``on_epoch`` callback logging every validated epoch at DEBUG (what ``verbose`` adds)."""
+    def on_epoch(row):
+        if row.get("imputation_error") is not None:
+            logger.debug("%s epoch %d: loss %.4g, imputation error %.4g, lr %.3g", row["phase"], row["epoch"],
+                         row["train_loss"], row["imputation_error"], row["lr"])
+    return on_epoch

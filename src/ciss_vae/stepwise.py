@@ -1,6 +1,9 @@
 """The published step-by-step API (train, refit, impute, validate), on top of the engine.
 
-These functions keep the published signatures. Each accepts a
+These functions keep the published signatures (and defaults, recorded in
+:mod:`ciss_vae.settings` as the "stepwise" face); ``verbose`` means what it
+means everywhere: every validation and refit loop is logged (DEBUG records, on
+stderr unless logging is configured). Each accepts a
 :class:`~torch.utils.data.DataLoader` over a
 :class:`~ciss_vae.classes.cluster_dataset.ClusterDataset` (only its dataset and
 batch size are used; batches are drawn by the engine) or the dataset itself.
@@ -27,6 +30,7 @@ from ciss_vae.engine import (
     train_initial,
 )
 from ciss_vae.output import imputed_frame
+from ciss_vae.progress import epoch_logger, reporting
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +52,16 @@ def _place(model, ds, device):
     return TrainingData.from_dataset(ds, dev), dev
 
 
-def _progress(callback):
-    if callback is None:
-        return None
-    return lambda row: callback(n=1)
+def _on_epoch(callback, verbose):
+    """The engine's per-epoch callback: the published ``progress_callback(n=1)`` and, with ``verbose``, a log line."""
+    log = epoch_logger() if verbose else None
+
+    def on_epoch(row):
+        if log is not None:
+            log(row)
+        if callback is not None:
+            callback(n=1)
+    return on_epoch if (callback is not None or verbose) else None
 
 
 def train_vae_initial(model, train_loader, epochs=10, initial_lr=0.01, decay_factor=0.999, beta=0.1, device=None,
@@ -85,8 +95,9 @@ def train_vae_initial(model, train_loader, epochs=10, initial_lr=0.01, decay_fac
     td, dev = _place(model, ds, device)
     history = History()
     phase = Phase(epochs, initial_lr, decay_factor, beta, weight_decay, _batch_size(train_loader))
-    lr, _ = train_initial(model, td, phase, Generators.from_seed(seed, dev), history, validate_every=1,
-                          on_epoch=_progress(progress_callback))
+    with reporting(verbose, verbose):
+        lr, _ = train_initial(model, td, phase, Generators.from_seed(seed, dev), history, validate_every=1,
+                              on_epoch=_on_epoch(progress_callback, verbose))
     model.set_final_lr(lr)
     return (model, history.frame()) if return_history else model
 
@@ -101,8 +112,9 @@ def train_vae_refit(model, imputed_data_loader, epochs=10, initial_lr=0.01, deca
     td, dev = _place(model, ds, device)
     history = History()
     phase = Phase(epochs, initial_lr, decay_factor, beta, weight_decay, _batch_size(imputed_data_loader))
-    lr, _ = run_epochs(model, td, td.data, td.refit_weight, phase, Generators.from_seed(seed, dev), history,
-                       label="refit", loop=1, on_epoch=_progress(progress_callback))
+    with reporting(verbose, verbose):
+        lr, _ = run_epochs(model, td, td.data, td.refit_weight, phase, Generators.from_seed(seed, dev), history,
+                           label="refit", loop=1, on_epoch=_on_epoch(progress_callback, verbose))
     model.set_final_lr(lr)
     return model, history.frame()
 
@@ -137,8 +149,9 @@ def impute_and_refit_loop(model, train_loader, max_loops=10, patience=2, epochs_
     if history is not None and len(history):
         log.epoch = int(history["epoch"].max()) + 1
     phase = Phase(epochs_per_loop, lr, decay_factor, beta, weight_decay, batch_size)
-    result = refit_loop(model, td, phase, Generators.from_seed(seed, dev), log, max_loops=max_loops,
-                        patience=patience, on_epoch=_progress(progress_epoch))
+    with reporting(verbose, verbose):
+        result = refit_loop(model, td, phase, Generators.from_seed(seed, dev), log, max_loops=max_loops,
+                            patience=patience, on_epoch=_on_epoch(progress_epoch, verbose))
     model.load_state_dict(result.state)
     model.set_final_lr(result.final_lr)
     best = ds.with_data(result.fill.cpu())

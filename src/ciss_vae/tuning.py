@@ -31,7 +31,8 @@ import torch
 from ciss_vae import settings as S
 from ciss_vae.dataset import ClusterDataset
 from ciss_vae.engine import resolve_device
-from ciss_vae.pipeline import RunResult, reporting, resolve_seed, train_on_dataset
+from ciss_vae.pipeline import RunResult, resolve_seed, train_on_dataset
+from ciss_vae.progress import reporting
 from ciss_vae.search_space import (
     SAMPLED,
     SearchSpace,

@@ -24,7 +24,7 @@ def _tune(args) -> int:
     from ciss_vae import settings as S
     from ciss_vae.dataset import ClusterDataset
     from ciss_vae.imputer import CISSVAEImputer
-    from ciss_vae.pipeline import reporting
+    from ciss_vae.progress import reporting
     from ciss_vae.progress import progress_enabled
     from ciss_vae.search_space import SearchSpace
     from ciss_vae.tuning import RUN_DEFAULTS, results_frame, tune
@@ -90,7 +90,7 @@ def _cluster(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from ciss_vae.pipeline import reporting
+    from ciss_vae.progress import reporting
 
     df = read_table(args.input)
     _format(args.output, "output")
