@@ -320,7 +320,7 @@ class CISSVAEImputer(_ImputerBase):
         """One multiple-imputation draw in original units (model columns)."""
         s = self.schema_
         seq = np.random.SeedSequence([int(self.seed_), 7919, int(i)])
-        gen = torch.Generator().manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0] >> 1))
+        gen = torch.Generator().manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0]) >> 1)
         mask = torch.as_tensor(rows.missing)
         self.model_.eval()
         x = fill
