@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all clean
+.PHONY: run test test-all test-min clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,5 +21,30 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m ""
 
+# Dependency floors: a second venv with the oldest versions pyproject.toml allows
+# (ci/min-versions.txt, torch 2.4 included), and a fast subset of the tests in it.
+VENV_MIN  := .venv-min
+PY_MIN    := $(VENV_MIN)/bin/python
+STAMP_MIN := $(VENV_MIN)/.installed
+MIN_TESTS := tests/test_imputer.py tests/test_dataset.py tests/test_clustering.py tests/test_tuning.py \
+             tests/test_catalogue.py tests/test_cli.py tests/test_data.py tests/test_evaluation.py \
+             tests/test_pooling.py tests/test_plots.py tests/test_faults.py tests/test_engine.py tests/test_model.py \
+             tests/test_settings.py
+MIN_SKIP  := not interval_covers_the_true_slope and not clip_to_observed_bounds \
+             and not fit_transform_with_given_clusters and not optional_peer
+
+$(STAMP_MIN): pyproject.toml ci/min-versions.txt
+	rm -rf $(VENV_MIN)
+	python3 -m venv $(VENV_MIN)
+	$(PY_MIN) -m pip install --quiet --upgrade pip
+	$(PY_MIN) -m pip install --quiet --only-binary=:all: -r ci/min-versions.txt
+	$(PY_MIN) -m pip install --quiet --no-deps -e .
+	$(PY_MIN) -m pip check
+	touch $(STAMP_MIN)
+
+test-min: $(STAMP_MIN)
+	$(PY_MIN) ci/check_floors.py
+	$(PY_MIN) -m pytest -q -W ignore::DeprecationWarning $(MIN_TESTS) -k "$(MIN_SKIP)"
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info imputed_example.csv
+	rm -rf $(VENV) $(VENV_MIN) build *.egg-info src/*.egg-info imputed_example.csv

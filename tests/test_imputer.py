@@ -190,8 +190,17 @@ def test_set_output_pandas_and_pipelines(table):
     assert isinstance(Pipeline([("i", CISSVAEImputer(**SETTINGS))]).fit(data).transform(data), pd.DataFrame)
 
 
-@parametrize_with_checks([CISSVAEImputer(**TINY)], expected_failed_checks=lambda est: EXPECTED_FAILED)
+try:  # scikit-learn >= 1.6
+    _checks = parametrize_with_checks([CISSVAEImputer(**TINY)], expected_failed_checks=lambda est: EXPECTED_FAILED)
+except TypeError:  # older (the declared floor is 1.3): no expected_failed_checks
+    _checks = parametrize_with_checks([CISSVAEImputer(**TINY)])
+
+
+@_checks
 def test_sklearn_compatible(estimator, check):
+    name = getattr(check, "func", check).__name__
+    if name in EXPECTED_FAILED:
+        pytest.xfail(EXPECTED_FAILED[name])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check(estimator)
@@ -403,5 +412,5 @@ def test_an_imputer_saved_in_format_2_loads_and_transforms_as_it_did():
     data, _, _ = make_table()
     imp = CISSVAEImputer.load(folder)
     assert "scale_features" not in imp.get_params()
-    expected = pd.read_csv(folder / "transform.csv", index_col=0)
+    expected = pd.read_csv(folder / "transform.csv", index_col=0, float_precision="round_trip")
     pd.testing.assert_frame_equal(imp.transform(data.iloc[200:]), expected, check_exact=True)

@@ -40,12 +40,18 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._set_output import _wrap_data_with_container
-from sklearn.utils.validation import (
-    _check_feature_names_in,
-    check_array,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data
+
+    _FINITE = "ensure_all_finite"
+except ImportError:  # scikit-learn 1.3 - 1.5 (the declared floor is 1.3)
+    _FINITE = "force_all_finite"
+
+    def validate_data(estimator, X, *, reset, skip_check_array):
+        estimator._check_feature_names(X, reset=reset)
+        estimator._check_n_features(X, reset=reset)
 
 from ciss_vae import persistence
 from ciss_vae import settings as S
@@ -203,6 +209,9 @@ class CISSVAEImputer(_ImputerBase):
         tags.non_deterministic = False
         return tags
 
+    def _more_tags(self):  # scikit-learn < 1.6 reads these instead of __sklearn_tags__
+        return {"allow_nan": True, "non_deterministic": False}
+
     # ------------------------------------------------------------------ fit
     def run_settings(self) -> dict:
         """Every ``run_cissvae`` setting these parameters stand for, checked (the rest at their defaults)."""
@@ -251,7 +260,7 @@ class CISSVAEImputer(_ImputerBase):
         if isinstance(X, torch.Tensor):
             X = X.detach().cpu().numpy()
         if not isinstance(X, pd.DataFrame):
-            X = check_array(X, dtype="numeric", ensure_all_finite="allow-nan", ensure_min_samples=1)
+            X = check_array(X, dtype="numeric", ensure_min_samples=1, **{_FINITE: "allow-nan"})
         validate_data(self, X, reset=reset, skip_check_array=True)
         return X
 
