@@ -321,7 +321,8 @@ def _binary_flags(mask, names, positional) -> np.ndarray:
     if isinstance(mask, torch.Tensor):
         mask = mask.detach().cpu().numpy()
     arr = np.asarray(list(mask) if not isinstance(mask, np.ndarray) else mask)
-    if arr.dtype == bool or (arr.size and np.isin(arr, [0, 1]).all() and len(arr) == len(names)):
+    flags_01 = arr.dtype.kind in "biuf" and arr.size and np.isin(arr, [0, 1]).all() and len(arr) == len(names)
+    if arr.dtype == bool or flags_01:
         if len(arr) != len(names):
             raise ValueError(
                 f"`binary_feature_mask` has length {len(arr)}, but the data has {len(names)} columns"
