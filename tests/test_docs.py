@@ -54,3 +54,13 @@ def test_a_missing_shared_file_fails_under_ci_and_skips_elsewhere(monkeypatch):
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception, match="not found"):
         shared_file("no", "such", "file.md")
+
+
+def test_docstring_examples_of_the_faces_run():
+    import doctest
+
+    from ciss_vae import imputer, pipeline, stepwise
+
+    for module in (pipeline, imputer, stepwise):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

@@ -190,7 +190,7 @@ class CISSVAEImputer(_ImputerBase):
     >>> df, _, clusters = load_example_dataset()
     >>> imputer = CISSVAEImputer(hidden_dims=[32], layer_order_enc=["u"], layer_order_dec=["s"], epochs=5,
     ...                          max_loops=1).fit(df.iloc[:300], clusters=clusters[:300])
-    >>> imputer.transform(df.iloc[300:320]).isna().sum().sum()
+    >>> int(imputer.transform(df.iloc[300:320]).isna().sum().sum())
     0
     """
 
