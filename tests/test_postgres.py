@@ -108,7 +108,10 @@ def _scenario(postgres_url, tmp_path, study_name):
                 continue
             for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
                 mine = t.user_attrs.get("worker", "").endswith(f":{victim.pid}")
-                if mine and _finished(tmp_path / "b.log"):  # kill it after it finished a trial, mid-trial
+                # kill it after it finished a trial, mid-trial: once this trial has reported its first error, so all
+                # its parameters are stored (killed between creating the trial and sampling them, the retry could
+                # not copy them)
+                if mine and t.intermediate_values and _finished(tmp_path / "b.log"):
                     victim.send_signal(signal.SIGSTOP)  # freeze first, then make sure the trial is still running
                     time.sleep(0.5)  # let any write already on its way reach the server
                     if storage.get_trial(t._trial_id).state == optuna.trial.TrialState.RUNNING:
