@@ -32,8 +32,8 @@ from ciss_vae.schema import TableSchema
 logger = logging.getLogger("ciss_vae")
 
 ARCHITECTURE = ("hidden_dims", "latent_dim", "layer_order_enc", "layer_order_dec", "latent_shared", "output_shared")
-_CLUSTERER_OPTIONS = {"k_neighbors": "k_neighbors", "leiden_resolution": "leiden_resolution",
-                      "leiden_objective": "leiden_objective"}
+# Settings passed to MissingnessClusterer when given (None keeps the clusterer's own default).
+CLUSTERER_OPTIONS = ("k_neighbors", "leiden_resolution", "leiden_objective")
 
 
 @dataclass
@@ -98,7 +98,7 @@ def cluster_rows(schema: TableSchema, X: np.ndarray, s: dict, seed: int, proport
     ``proportions`` (a missingness-proportion matrix) the rows are clustered on
     it instead and no clusterer is kept.
     """
-    opts = {k: s[k] for k in _CLUSTERER_OPTIONS if s[k] is not None}
+    opts = {k: s[k] for k in CLUSTERER_OPTIONS if s[k] is not None}
     if proportions is not None:
         labels, sil = cluster_on_missing_prop(proportions, n_clusters=s["n_clusters"], seed=seed,
                                               scale_features=s["scale_features"], **opts)

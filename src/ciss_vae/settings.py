@@ -394,9 +394,6 @@ SETTINGS: tuple[Setting, ...] = (
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
-# Settings of a trained model that decide the fit (what a CISSVAEImputer is built from).
-TRAINING_GROUPS = ("data", "clustering", "model", "training", "output", "run")
-
 
 def of(face: str) -> list[Setting]:
     """The settings ``face`` takes, in declaration order."""

@@ -15,7 +15,9 @@ def _clusterer(args, settings):
         from ciss_vae.clustering import MissingnessClusterer
     except ImportError as exc:
         raise CLIError(f"clustering needs extra packages: pip install ciss-vae[clustering] ({exc})") from exc
-    opts = {k: settings[k] for k in ("k_neighbors", "leiden_resolution", "leiden_objective") if k in settings}
+    from ciss_vae.pipeline import CLUSTERER_OPTIONS
+
+    opts = {k: settings[k] for k in CLUSTERER_OPTIONS if k in settings}
     return MissingnessClusterer(settings.get("n_clusters"), cols_ignore=settings.get("columns_ignore"),
                                 seed=value(args, "seed"), **opts)
 
