@@ -15,6 +15,7 @@ from ciss_vae.clustering import cluster_on_missing
 from ciss_vae.imputer import CISSVAEImputer
 from ciss_vae.pipeline import run_cissvae
 from ciss_vae.search_space import SearchSpace
+from ciss_vae.sizing import SIZED
 from ciss_vae.stepwise import impute_and_refit_loop, train_vae_initial
 from ciss_vae.tuning import autotune
 
@@ -88,12 +89,13 @@ def test_cli_impute_has_a_flag_for_every_cli_setting_and_defaults_to_the_declara
         if s.default not in (None, False):
             shown = ",".join(map(str, s.default)) if isinstance(s.default, (list, tuple)) else str(s.default)
             assert f"(default {shown})" in action.help, s.name
+        if s.name in SIZED:
+            assert "decided from the table" in action.help, s.name
     args = parser.parse_args(["impute", "in.csv", "-o", "out.csv", "--lr", "0.05", "--ignore", "a,b", "--ignore", "c",
                               "--categorical", "g=x,y", "--hidden-dims", "8,4", "--no-output-shared", "--progress",
                               "--n-iter-no-change", "none"])
     assert given(args) == dict(initial_lr=0.05, columns_ignore=["a", "b", "c"], categorical_column_map={"g": ["x", "y"]},
-                               hidden_dims=[8, 4], layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2,
-                               output_shared=False, show_progress=True, n_iter_no_change=None)
+                               hidden_dims=[8, 4], output_shared=False, show_progress=True, n_iter_no_change=None)
     assert set(given(args)) <= {s.name for s in S.of(S.IMPUTER)}  # the CLI trains through the imputer
 
 

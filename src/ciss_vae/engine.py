@@ -81,6 +81,7 @@ class TrainingData:
     val_mask: torch.Tensor
     val_target: torch.Tensor
     val_counts: tuple
+    replacement: float = 0.0
 
     @classmethod
     def from_dataset(cls, ds, device) -> "TrainingData":
@@ -103,7 +104,15 @@ class TrainingData:
             val_mask=vmask.to(device),
             val_target=target.to(device),
             val_counts=(n_cont, n_bin, tuple(n_cat)),
+            replacement=ds.replacement_value,
         )
+
+    def column_units(self) -> torch.Tensor:
+        """For each column, the unit it is hidden with: its own, or its one-hot group's."""
+        unit = torch.arange(self.data.shape[1], device=self.data.device)
+        for g in self.kinds.groups:
+            unit[g] = g[0]
+        return unit
 
     @property
     def n_rows(self) -> int:
@@ -200,6 +209,7 @@ class Phase:
     weight_decay: float
     batch_size: int
     precision: str = "float32"
+    input_dropout: float = 0.0
 
     def autocast(self, device: torch.device):
         """Mixed precision for the training forward pass when ``precision`` is "bfloat16"."""
@@ -249,6 +259,17 @@ def snapshot(model) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def hide_cells(x, units, rate: float, value: float, generator):
+    """``x`` with a random ``rate`` of its cells (whole one-hot groups together) set to ``value``.
+
+    The hidden cells look exactly like missing ones do to the model, and the
+    loss still asks for their values: the network learns to predict a cell
+    from the others instead of copying it through.
+    """
+    hide = torch.rand(x.shape, generator=generator, device=x.device) < rate
+    return torch.where(hide[:, units], x.new_tensor(value), x)
+
+
 def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Generators, history: History, *,
                label: str, loop, validate_every: int = 0, patience: int | None = None, on_epoch=None):
     """Train up to ``phase.epochs`` epochs on ``fill`` with cell weights ``weight``.
@@ -262,6 +283,7 @@ def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Genera
     validation).
     """
     opt = make_adam(model, phase.lr, phase.weight_decay)
+    units = td.column_units() if phase.input_dropout else None
     n = td.n_rows
     device = fill.device
     best = (math.inf, None)
@@ -276,8 +298,9 @@ def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Genera
         for idx in perm.split(phase.batch_size):
             xb = fill[idx]
             wb = None if weight is None else weight[idx]
+            xin = xb if units is None else hide_cells(xb, units, phase.input_dropout, td.replacement, gens.noise)
             with phase.autocast(device):
-                logits, mu, logvar = model(xb, td.clusters[idx], generator=gens.noise)
+                logits, mu, logvar = model(xin, td.clusters[idx], generator=gens.noise)
             logits, mu, logvar = logits.float(), mu.float(), logvar.float()
             mse, bce, ce = reconstruction_terms(logits, xb, wb, td.kinds)
             kl = kl_divergence(mu, logvar)

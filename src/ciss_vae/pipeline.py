@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from ciss_vae import settings as S
+from ciss_vae import sizing
 from ciss_vae.clustering import MissingnessClusterer, cluster_on_missing_prop
 from ciss_vae.dataset import ClusterDataset
 from ciss_vae.engine import Generators, Phase, TrainingData, fit, predict_logits, resolve_device
@@ -54,7 +55,10 @@ class RunResult:
         One row per epoch and per refit validation; ``selected`` marks the chosen model.
     summary : dict
         Epochs, refit loops, why training stopped, the selected phase, its
-        validation error, the final learning rate, the seed and the number of clusters.
+        validation error, the final learning rate, the seed, the number of
+        clusters, ``settings`` (the value of every setting that
+        :mod:`ciss_vae.sizing` decides, as used) and ``decided`` (what was
+        decided from the table, and why; None when every such setting was given).
     silhouette : float or None
         Of the clustering this run did (None when clusters were given).
     clusterer : MissingnessClusterer or None
@@ -125,11 +129,11 @@ def build_model(dataset: ClusterDataset, seed: int, device, **arch) -> CISSVAE:
 def phases(s: dict) -> tuple[Phase, Phase]:
     """The initial phase and the refit loops' phase of settings ``s`` (refit ``None``s resolved)."""
     initial = Phase(s["epochs"], s["initial_lr"], s["decay_factor"], s["beta"], s["weight_decay"], s["batch_size"],
-                    s["precision"])
+                    s["precision"], s["input_dropout"])
     pick = lambda v, fallback: fallback if v is None else v  # noqa: E731
     refit = Phase(pick(s["epochs_per_loop"], s["epochs"]), s["initial_lr_refit"],
                   pick(s["decay_factor_refit"], s["decay_factor"]), pick(s["beta_refit"], s["beta"]),
-                  s["weight_decay"], s["batch_size"], s["precision"])
+                  s["weight_decay"], s["batch_size"], s["precision"], s["input_dropout"])
     return initial, refit
 
 
@@ -141,13 +145,15 @@ def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_
     error)`` is called with the initial model's validation error (step 0) and
     after every refit loop.
     """
+    s, decided = sizing.resolve(s, n_rows=len(dataset), cluster_sizes=np.bincount(dataset.cluster_labels.numpy()))
     model = build_model(dataset, seed, device, **{k: s[k] for k in ARCHITECTURE})
     td = TrainingData.from_dataset(dataset, device)
     initial, refit = phases(s)
     result = fit(model, td, initial, refit, Generators.from_seed(seed, device), max_loops=s["max_loops"],
                  patience=s["patience"], tol=s["tol"], validate_every=s["validate_every"],
                  phase_patience=s["n_iter_no_change"], on_epoch=on_epoch, on_loop=on_loop)
-    summary = dict(result.summary(), seed=seed, n_clusters=dataset.n_clusters)
+    summary = dict(result.summary(), seed=seed, n_clusters=dataset.n_clusters,
+                   settings={k: s[k] for k in sizing.SIZED}, decided=decided)
     logger.info("trained %d epochs (%d refit loops, stopped: %s); selected %s, validation error %.4g",
                 result.epochs, result.loops, result.stop_reason, result.selected_phase, result.error)
     imputed = imputed_frame(dataset, predict_logits(model, td, result.fill).cpu(), s["binary_output"],
@@ -156,9 +162,11 @@ def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_
 
 
 def check_architecture(s: dict) -> None:
-    """Raise before any work when the layer orders do not fit ``hidden_dims``."""
+    """Raise before any work when the layer orders given do not fit ``hidden_dims``."""
+    arch, _ = sizing.resolve({k: s[k] for k in ARCHITECTURE} | {"defaults": "published"}, n_rows=1, cluster_sizes=[1],
+                          quiet=True)
     with torch.device("meta"):
-        CISSVAE(input_dim=1, num_clusters=1, **{k: s[k] for k in ARCHITECTURE})
+        CISSVAE(input_dim=1, num_clusters=1, **{k: arch[k] for k in ARCHITECTURE})
 
 
 def fit_table(data, s: dict, *, clusters=None, imputable=None, proportions=None) -> RunResult:
@@ -180,10 +188,13 @@ def fit_table(data, s: dict, *, clusters=None, imputable=None, proportions=None)
                                             val_seed=seed if s["val_seed"] is None else s["val_seed"])
         if s["print_dataset"]:
             logger.info("%r", dataset)
+        s, decided = sizing.resolve(s, n_rows=len(X), cluster_sizes=np.bincount(dataset.cluster_labels.numpy()),
+                           silhouette=silhouette, clusters_given=clusterer is None and proportions is None)
         with TrainingProgress(s["epochs"], s["epochs_per_loop"], s["max_loops"], enabled=s["show_progress"],
                               on_epoch=epoch_logger() if s["verbose"] else None) as progress:
             result = train_on_dataset(dataset, s, seed=seed, device=device, on_epoch=progress.on_epoch)
     result.silhouette, result.clusterer = silhouette, clusterer
+    result.summary["decided"] = decided
     return result
 
 
@@ -207,19 +218,19 @@ def run_cissvae(
     scale_features=False,
     hidden_dims=(150, 120, 60),
     latent_dim=15,
-    layer_order_enc=("unshared", "unshared", "unshared"),
-    layer_order_dec=("shared", "shared", "shared"),
-    latent_shared=False,
-    output_shared=False,
-    batch_size=4000,
+    layer_order_enc=None,
+    layer_order_dec=None,
+    latent_shared=None,
+    output_shared=None,
+    batch_size=None,
     return_model=True,
-    epochs=500,
-    initial_lr=0.01,
+    epochs=None,
+    initial_lr=None,
     decay_factor=0.999,
     weight_decay=0.001,
     beta=0.001,
     device=None,
-    max_loops=100,
+    max_loops=None,
     patience=2,
     epochs_per_loop=None,
     initial_lr_refit=None,
@@ -232,12 +243,14 @@ def run_cissvae(
     return_dataset=False,
     debug=False,
     *,
+    defaults="auto",
     binary_output="label",
     clip_to_observed=False,
     validate_every=10,
     tol=0.01,
     n_iter_no_change=5,
     precision="float32",
+    input_dropout=0.0,
     val_seed=None,
     show_progress=None,
 ):

@@ -32,6 +32,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ciss_vae.sizing import MODES, SIZED
+
 RUN = "run_cissvae"
 IMPUTER = "CISSVAEImputer"
 CLI = "cli"
@@ -112,6 +114,13 @@ def layer_words(name, value):
     if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)):
         _fail(name, "a list of 'shared'/'unshared' (or 's'/'u')", value, TypeError)
     return normalize_layer_order(value, len(value), name)
+
+
+def optional(check):
+    """``check``, or None."""
+    def checked(name, value):
+        return None if value is None else check(name, value)
+    return checked
 
 
 def anything(name, value):
@@ -195,6 +204,8 @@ def _faces(*names, **different):
     return out
 
 
+_SIZED = (" None: decided from the table (see ``defaults``), or the published default with "
+          "``defaults=\"published\"``")
 _ESTIMATORS = (RUN, IMPUTER)
 _ALL = (RUN, IMPUTER, CLI)
 _ORDER_HELP = "shared/unshared per hidden layer, e.g. unshared,unshared,shared"
@@ -253,6 +264,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("scale_features", False, flag, "bool, default=False",
             "Standardise the proportion matrix before clustering (only with "
             "``missingness_proportion_matrix``).", "clustering", _faces(RUN)),
+    Setting("defaults", "auto", choice(*MODES), "{'auto', 'published'}, default='auto'",
+            "How settings left as None are decided. 'auto': from the table (its rows, and how clear its "
+            "clusters of missingness patterns are: see :mod:`ciss_vae.sizing`), logged and recorded in the "
+            "run's summary. 'published': the published implementation's defaults (batch_size=4000, "
+            "epochs=500, initial_lr=0.01, max_loops=100, epochs_per_loop=epochs, per-cluster encoder, latent "
+            "and output layers), to repeat the paper's runs.", "run", _faces(*_ALL),
+            cli=dict(choices=MODES)),
     Setting("seed", 42, seed, "int or None, default=42",
             "Seeds the hold-out, clustering, initialisation, shuffling and noise. The same seed gives the same "
             "output on CPU with the same torch thread count (another thread count sums in another order). None "
@@ -264,30 +282,33 @@ SETTINGS: tuple[Setting, ...] = (
             cli=dict(kind="ints", metavar="W1,W2,...")),
     Setting("latent_dim", 15, integer(1), "int, default=15", "Size of the latent code.", "model",
             _faces(*_ALL, **{SEARCH: (None, [10, 100])}), cli=dict(type=int, metavar="N")),
-    Setting("layer_order_enc", ("unshared", "unshared", "unshared"), layer_words,
-            "list of str, default=['unshared'] * 3",
-            "'shared' or 'unshared' (or 's'/'u') per encoder layer; one entry per hidden layer. When only "
-            "``hidden_dims`` is given on the command line, every encoder layer is unshared.", "model",
+    Setting("layer_order_enc", None, optional(layer_words), "list of str, optional",
+            "'shared' or 'unshared' (or 's'/'u') per encoder layer; one entry per hidden layer." + _SIZED +
+            " (every layer unshared).", "model",
             _faces(*_ALL), cli=dict(kind="orders", metavar="ORDER", help=_ORDER_HELP)),
-    Setting("layer_order_dec", ("shared", "shared", "shared"), layer_words, "list of str, default=['shared'] * 3",
-            "'shared' or 'unshared' per decoder layer; one entry per hidden layer.", "model",
+    Setting("layer_order_dec", None, optional(layer_words), "list of str, optional",
+            "'shared' or 'unshared' per decoder layer; one entry per hidden layer." + _SIZED +
+            " (every layer shared).", "model",
             _faces(*_ALL), cli=dict(kind="orders", metavar="ORDER", help=_ORDER_HELP)),
-    Setting("latent_shared", False, flag, "bool, default=False",
-            "One latent layer for all clusters instead of one per cluster.", "model",
+    Setting("latent_shared", None, optional_flag, "bool, optional",
+            "One latent layer for all clusters instead of one per cluster." + _SIZED + " (False).", "model",
             _faces(*_ALL, **{SEARCH: (None, [True, False])}),
             cli=dict(kind="bool")),
-    Setting("output_shared", False, flag, "bool, default=False",
-            "One output layer for all clusters instead of one per cluster.", "model",
+    Setting("output_shared", None, optional_flag, "bool, optional",
+            "One output layer for all clusters instead of one per cluster." + _SIZED + " (False).", "model",
             _faces(*_ALL, **{SEARCH: (None, [True, False])}),
             cli=dict(kind="bool")),
     # --- training
-    Setting("batch_size", 4000, integer(1), "int, default=4000", "Rows per batch.", "training",
+    Setting("batch_size", None, integer(1, optional=True), "int, optional", "Rows per batch." + _SIZED +
+            " (4000).", "training",
             _faces(*_ALL, **{SEARCH: (None, 64)}), cli=dict(type=int, metavar="N")),
-    Setting("epochs", 500, integer(0), "int, default=500", "Epochs of initial training.", "training",
+    Setting("epochs", None, integer(0, optional=True), "int, optional", "Epochs of initial training." + _SIZED +
+            " (500).", "training",
             _faces(*_ALL, **{SEARCH: ("num_epochs", 1000), STEPWISE: (None, 10)}),
             why="train_vae_initial keeps the published default of 10 epochs.",
             cli=dict(type=int, metavar="N")),
-    Setting("initial_lr", 0.01, number(), "float, default=0.01", "Learning rate of initial training.",
+    Setting("initial_lr", None, number(optional=True), "float, optional", "Learning rate of initial training." +
+            _SIZED + " (0.01).",
             "training",
             _faces(*_ALL, **{SEARCH: ("lr", (1e-4, 1e-3))}),
             cli=dict(flags=("--lr", "--initial-lr"), type=float, metavar="LR")),
@@ -307,7 +328,8 @@ SETTINGS: tuple[Setting, ...] = (
             why="autotune keeps the published `device_preference='cuda'`, which falls back to the CPU (with a "
                 "warning) when CUDA is absent.",
             cli=dict(metavar="DEVICE")),
-    Setting("max_loops", 100, integer(0), "int, default=100", "Most impute-refit loops.", "training",
+    Setting("max_loops", None, integer(0, optional=True), "int, optional", "Most impute-refit loops." + _SIZED +
+            " (100).", "training",
 
             _faces(*_ALL, **{SEARCH: ("refit_loops", 100), STEPWISE: (None, 10)}),
             why="impute_and_refit_loop keeps the published 10.",
@@ -316,7 +338,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Stop after this many refit loops in a row without a better validation error.", "training",
             _faces(*_ALL, **{SEARCH: ("refit_patience", 2)}), cli=dict(type=int, metavar="N")),
     Setting("epochs_per_loop", None, integer(0, optional=True), "int, optional",
-            "Epochs per refit loop; None uses ``epochs``.", "training",
+            "Epochs per refit loop." + _SIZED + " (the same as ``epochs``).", "training",
 
             _faces(*_ALL, **{SEARCH: (None, 1000), STEPWISE: (None, 5)}),
             why="impute_and_refit_loop keeps the published 5.",
@@ -346,6 +368,11 @@ SETTINGS: tuple[Setting, ...] = (
             "'bfloat16' runs the training forward pass under autocast (faster on CPUs with bfloat16 matrix units "
             "and on recent GPUs); validation and imputation stay float32.", "training", _faces(*_ALL),
             cli=dict(choices=("float32", "bfloat16"))),
+    Setting("input_dropout", 0.0, number(0.0, 0.95), "float, default=0.0",
+            "Fraction of the input cells hidden (set to ``replacement_value``, as a missing cell is) in each "
+            "training batch while the loss still scores them, so the network learns to predict a cell from the "
+            "others rather than copy it through. 0 trains as the published code does.", "training",
+            _faces(*_ALL), cli=dict(type=float, metavar="F")),
     Setting("val_seed", None, seed, "int, optional", "Seed of the validation hold-out; None uses ``seed``.",
             "training", _faces(*_ALL), cli=dict(type=int, metavar="N")),
     # --- the output
@@ -504,7 +531,9 @@ def add_flags(parser, names, *, suffix: str = "") -> None:
         flags = spec.pop("flags", None) or flag_names(s)
         kind = spec.pop("kind", None)
         help_text = spec.pop("help", None) or s.help.split(". ")[0].rstrip(".")
-        if s.default is not None and kind != "store_true":
+        if s.default is None and s.name in SIZED:
+            help_text += " (default: decided from the table; see --defaults)"
+        elif s.default is not None and kind != "store_true":
             shown = ",".join(map(str, s.default)) if isinstance(s.default, (list, tuple)) else s.default
             help_text += f" (default {shown})"
         kwargs = dict(_KINDS.get(kind, {}), **spec)

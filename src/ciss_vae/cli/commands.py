@@ -162,6 +162,8 @@ def _demo(args) -> int:
     n_imputed = int((df_missing.isna() & imputed.notna()).to_numpy().sum())
     print(f"example cohort: {df_missing.shape[0]} rows x {df_missing.shape[1]} columns, "
           f"{int(df_missing.isna().to_numpy().sum())} missing cells")
+    if s["decided"]:
+        print(s["decided"])
     print(f"clusters: {s['n_clusters']}; epochs: {s['epochs']} ({s['refit_loops']} refit loops, "
           f"stopped: {s['stop_reason']})")
     print(f"cells imputed: {n_imputed}")

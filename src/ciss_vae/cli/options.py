@@ -33,11 +33,7 @@ _CONVERT = {"names": names, "groups": groups, "int_or_none": lambda v: None if v
 
 
 def given(args, face: str = S.CLI) -> dict:
-    """The settings the user set on the command line (unset ones keep the declared defaults).
-
-    Without ``--layer-order-enc/-dec``, ``--hidden-dims`` makes every encoder
-    layer unshared and every decoder layer shared (the defaults' pattern).
-    """
+    """The settings the user set on the command line (unset ones keep the declared defaults)."""
     out = {}
     for s in S.of(face):
         value = getattr(args, s.name, None)
@@ -46,10 +42,6 @@ def given(args, face: str = S.CLI) -> dict:
         out[s.name] = _CONVERT.get(s.cli.get("kind"), lambda v: v)(value)
     if getattr(args, "no_early_stop", False):
         out["n_iter_no_change"] = None
-    if "hidden_dims" in out:
-        n = len(out["hidden_dims"])
-        out.setdefault("layer_order_enc", ["unshared"] * n)
-        out.setdefault("layer_order_dec", ["shared"] * n)
     return out
 
 

@@ -1,0 +1,129 @@
+"""Settings left unset, filled in from the table (``defaults="auto"``) or with the published values.
+
+A setting declared with a ``published`` value in :mod:`ciss_vae.settings` has
+the default None: "decide from the table". :func:`resolve` decides once the
+rows are read and clustered, from what is observed only (the number of rows,
+the cluster sizes and the silhouette of the clustering of the missingness
+patterns), and says what it decided and why. ``defaults="published"`` puts the
+published implementation's values there instead, so its runs can be repeated.
+
+The rules, each measured in ``benchmarks/defaults_ablation.py`` (see
+``docs/benchmarks.md``):
+
+* **Per-cluster layers only for clear clusters.** The published network gives
+  every cluster its own encoder layers. That pays when the missingness patterns
+  form well separated groups of enough rows (the example cohort: 4 clusters of
+  ~2,000 rows, silhouette 0.63), and costs accuracy when they do not (clusters
+  of 87-482 rows at silhouette 0.07-0.36 on the scikit-learn tables, where a
+  pooled network was better in most cases). Rule: private encoder, latent and
+  output layers when the silhouette is at least ``CLEAR_SILHOUETTE`` (the usual
+  reading of a silhouette of 0.5 or more: "a reasonable structure") and every
+  cluster has at least ``MIN_CLUSTER_ROWS`` rows; otherwise every layer is
+  shared (one pooled network; the clusters still shape the hold-out).
+* **A budget of optimiser steps instead of epochs.** The published batch of
+  4,000 rows is the whole table for most tables, one step per epoch. Batches of
+  about a sixteenth of the table (``ROWS_PER_BATCH`` .. ``MAX_BATCH`` rows),
+  ``INITIAL_STEPS`` steps of initial training and ``LOOP_STEPS`` per refit loop,
+  at most ``MAX_LOOPS`` loops, at a learning rate of ``LEARNING_RATE``; early
+  stopping on the validation error ends a phase sooner.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+logger = logging.getLogger("ciss_vae")
+
+CLEAR_SILHOUETTE = 0.5
+MIN_CLUSTER_ROWS = 200
+BATCHES_PER_EPOCH = 16
+ROWS_PER_BATCH = 16
+MAX_BATCH = 1024
+INITIAL_STEPS = 4000
+LOOP_STEPS = 1000
+MAX_LOOPS = 5
+LEARNING_RATE = 0.003
+MODES = ("auto", "published")
+
+
+def published_layer_orders(n_layers: int) -> dict:
+    """The published network's sharing for ``n_layers`` hidden layers: private encoder, shared decoder."""
+    return dict(layer_order_enc=["unshared"] * n_layers, layer_order_dec=["shared"] * n_layers,
+                latent_shared=False, output_shared=False)
+
+
+def pooled_layer_orders(n_layers: int) -> dict:
+    """Every layer shared: one network for all clusters."""
+    return dict(layer_order_enc=["shared"] * n_layers, layer_order_dec=["shared"] * n_layers,
+                latent_shared=True, output_shared=True)
+
+
+def clear_clusters(cluster_sizes, silhouette) -> bool:
+    """Do the clusters earn private layers: several, well separated, each with enough rows?"""
+    sizes = np.asarray(cluster_sizes)
+    return (len(sizes) > 1 and silhouette is not None and silhouette >= CLEAR_SILHOUETTE
+            and int(sizes.min()) >= MIN_CLUSTER_ROWS)
+
+
+def auto_values(n_rows: int, n_layers: int, cluster_sizes, silhouette, clusters_given: bool) -> tuple[dict, str]:
+    """The table-sized value of every sized setting, and a sentence saying why."""
+    batch = int(min(MAX_BATCH, max(ROWS_PER_BATCH, n_rows // BATCHES_PER_EPOCH)))
+    per_epoch = math.ceil(n_rows / batch)
+    values = dict(batch_size=batch, epochs=max(10, math.ceil(INITIAL_STEPS / per_epoch)),
+                  epochs_per_loop=max(5, math.ceil(LOOP_STEPS / per_epoch)), initial_lr=LEARNING_RATE,
+                  max_loops=MAX_LOOPS)
+    k = len(cluster_sizes)
+    if clusters_given and k > 1:
+        values.update(published_layer_orders(n_layers))
+        sharing = f"{k} given clusters: per-cluster encoder, latent and output layers"
+    elif clear_clusters(cluster_sizes, silhouette):
+        values.update(published_layer_orders(n_layers))
+        sharing = (f"{k} clear clusters (silhouette {silhouette:.2f}, smallest {int(np.min(cluster_sizes))} rows): "
+                   "per-cluster encoder, latent and output layers")
+    else:
+        values.update(pooled_layer_orders(n_layers))
+        why = "one cluster" if k == 1 else (
+            f"{k} clusters, silhouette {'n/a' if silhouette is None else f'{silhouette:.2f}'}, smallest "
+            f"{int(np.min(cluster_sizes))} rows")
+        sharing = f"{why}: every layer shared"
+    text = (f"sized from the table ({n_rows} rows): {sharing}; batches of {batch} rows, up to {values['epochs']} "
+            f"epochs ({INITIAL_STEPS} steps) of initial training and up to {MAX_LOOPS} refit loops of "
+            f"{values['epochs_per_loop']} epochs, learning rate {LEARNING_RATE:g}")
+    return values, text
+
+
+def published_values(n_layers: int) -> dict:
+    """The published implementation's value of every sized setting."""
+    return dict(batch_size=4000, epochs=500, epochs_per_loop=None, initial_lr=0.01, max_loops=100,
+                **published_layer_orders(n_layers))
+
+
+SIZED = tuple(published_values(1))
+
+
+def resolve(s: dict, *, n_rows: int, cluster_sizes, silhouette=None, clusters_given: bool = False,
+            quiet: bool = False) -> tuple[dict, str | None]:
+    """``s`` with every sized setting that is None decided (``s["defaults"]`` says how), and what was done.
+
+    Returns the settings and a sentence saying what was decided and why (None
+    when nothing was unset); the sentence is also logged unless ``quiet``.
+    In published mode an unset ``epochs_per_loop`` becomes ``epochs``, as published.
+    """
+    unset = [k for k in SIZED if k in s and s[k] is None]
+    if not unset:
+        return s, None
+    n_layers = len(s["hidden_dims"])
+    if s.get("defaults", "auto") == "published":
+        values, text = published_values(n_layers), "published defaults"
+    else:
+        values, text = auto_values(n_rows, n_layers, cluster_sizes, silhouette, clusters_given)
+    text = f"{text} (for {', '.join(unset)})"
+    if not quiet:
+        logger.info("%s", text)
+    out = dict(s, **{k: values[k] for k in unset})
+    if "epochs_per_loop" in unset and out["epochs_per_loop"] is None:
+        out["epochs_per_loop"] = out.get("epochs")
+    return out, text
