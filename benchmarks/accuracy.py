@@ -100,8 +100,10 @@ def write_markdown(path, result: ComparisonResult, command, wall, args, complete
         + "); Mean = column mean; KNN = `KNNImputer(5)` on standardised",
         "columns; MICE = `IterativeImputer(BayesianRidge, max_iter=10)`; MissForest = `IterativeImputer(",
         f"ExtraTreesRegressor(n_estimators={args.missforest_trees}), max_iter={args.missforest_iter})`;",
-        "miceforest = LightGBM chained equations (miceforest 6.0.5 `ImputationKernel(num_datasets=5)`, `mice(5)`:",
-        f"its default random-forest models and mean matching, 5 iterations, {args.threads} LightGBM thread(s)); "
+        "miceforest = LightGBM chained equations (miceforest 6.0.5 `ImputationKernel(num_datasets=5)`, "
+        f"`mice({getattr(args, 'miceforest_iterations', 5)})`:",
+        f"its default random-forest models and mean matching, {getattr(args, 'miceforest_iterations', 5)} "
+        f"iterations, {args.threads} LightGBM thread(s)); "
         "R-mice = R's",
         "`mice(m = 5, maxit = 5, method = \"pmm\")` through `Rscript`, constant and collinear columns kept. Both",
         "are seeded with the repetition's seed, and their point imputation is the mean of their 5 completed tables.",
@@ -163,7 +165,8 @@ def _run_unit(unit, args_dict):
     df = load(name, args.reference_dir)
     methods = default_methods(ciss_vae_kwargs=json.loads(args.ciss_vae_kwargs or "{}"),
                               missforest_trees=args.missforest_trees, missforest_iter=args.missforest_iter,
-                              optional=True, miceforest_kwargs={"num_threads": args.threads},
+                              optional=True, miceforest_kwargs={"num_threads": args.threads,
+                                                                "iterations": args.miceforest_iterations},
                               r_mice_kwargs={"threads": args.threads})
     methods = {m: methods[m] for m in (args.methods or METHODS)}
     kw = {"example_cohort": {"*": {"observed": COHORT_COVARIATES}},
@@ -175,9 +178,10 @@ def _run_unit(unit, args_dict):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--quick", action="store_true", help="one seed (0) instead of --seeds")
+    ap.add_argument("--quick", action="store_true",
+                    help="one seed (0) instead of --seeds, and 2 miceforest iterations unless given")
     ap.add_argument("--datasets", nargs="+", default=DATASETS, choices=DATASETS)
-    ap.add_argument("--mechanisms", nargs="+", default=["MCAR", "MAR", "MNAR"], choices=MECHANISMS)
+    ap.add_argument("--mechanisms", nargs="+", default=["MCAR", "MAR", "MNAR", "MNAR_group"], choices=MECHANISMS)
     ap.add_argument("--rate", type=float, default=0.3)
     ap.add_argument("--methods", nargs="+", default=None, choices=METHODS,
                     help="default: all; miceforest and R-mice are skipped, with a message, when their software "
@@ -187,6 +191,8 @@ def main(argv=None):
                          "(the default suite runs CISS-VAE with its defaults)")
     ap.add_argument("--missforest-trees", type=int, default=30)
     ap.add_argument("--missforest-iter", type=int, default=5)
+    ap.add_argument("--miceforest-iterations", type=int, default=None,
+                    help="miceforest's chained-equation iterations (default 5; 2 with --quick)")
     ap.add_argument("--jobs", type=int, default=2,
                     help="worker processes, one (dataset, mechanism, seed) at a time each, one thread each")
     ap.add_argument("--threads", type=int, default=1,
@@ -201,6 +207,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.quick:
         args.seeds = [0]
+    if args.miceforest_iterations is None:
+        args.miceforest_iterations = 2 if args.quick else 5
     command = "python benchmarks/accuracy.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
 
     if args.from_csv:

@@ -38,10 +38,12 @@ VARIANTS = {
 }
 
 
-def sized(kwargs, n_rows):
+def sized(kwargs, n_rows, n_cols=None):
     """Prototype rules: ``batches_per_epoch`` -> batch_size, ``steps`` / ``loop_steps`` -> epochs."""
     import math
     kw = dict(kwargs)
+    if kw.get("latent_dim") == "half":
+        kw["latent_dim"] = max(2, min(15, n_cols // 2))
     if "batches_per_epoch" in kw:
         kw["batch_size"] = int(min(kw.pop("max_batch", 512), max(16, n_rows / kw.pop("batches_per_epoch"))))
     per_epoch = math.ceil(n_rows / kw.get("batch_size", 4000))
@@ -69,7 +71,7 @@ def run_one(variant, kwargs, case, seed):
         complete = load(name)
         kw = {"observed": COHORT_COVARIATES} if name in ("example_cohort", "reference_example") else {}
         amputed = ampute(complete, mech, p=0.3, seed=seed, **kw)
-    kwargs = sized(kwargs, len(amputed))
+    kwargs = sized(kwargs, len(amputed), amputed.shape[1])
     start = time.perf_counter()
     imputed, _, clusters, history = run_cissvae(amputed, seed=seed, print_dataset=False, return_clusters=True,
                                                 return_history=True, **kwargs)

@@ -62,3 +62,28 @@ def test_stepwise_verbose_logs_every_validation_and_refit_loop(table, caplog):
     assert caplog.text.count("initial epoch") == 3  # not verbose: no epoch lines
     impute_and_refit_loop(model, ds, max_loops=1, epochs_per_loop=2, batch_size=64, verbose=True)
     assert "refit loop 1: imputation error" in caplog.text
+
+
+def test_hidden_cells_are_a_given_share_look_missing_and_hide_one_hot_groups_whole():
+    from ciss_vae.engine import hide_cells
+
+    x = torch.arange(1, 1 + 4000 * 6, dtype=torch.float32).reshape(4000, 6)
+    units = torch.tensor([0, 1, 2, 2, 2, 5])  # columns 2-4 are one one-hot group
+    out = hide_cells(x, units, 0.3, -7.0, torch.Generator().manual_seed(0))
+    hidden = out == -7.0
+    assert torch.equal(torch.where(hidden, x, out), x)  # every other cell untouched
+    assert 0.27 < hidden[:, [0, 1, 2, 5]].float().mean() < 0.33
+    assert torch.equal(hidden[:, 2], hidden[:, 3]) and torch.equal(hidden[:, 2], hidden[:, 4])
+    again = hide_cells(x, units, 0.3, -7.0, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+
+
+def test_input_dropout_changes_training_and_is_reproducible(table):
+    from ciss_vae import run_cissvae
+
+    data, _, clusters = table
+    kw = dict(clusters=clusters, hidden_dims=[16, 8], latent_dim=3, epochs=8, max_loops=1, epochs_per_loop=3,
+              batch_size=64, print_dataset=False, return_model=False, seed=0)
+    plain = run_cissvae(data, **kw)
+    a, b = run_cissvae(data, input_dropout=0.3, **kw), run_cissvae(data, input_dropout=0.3, **kw)
+    assert a.equals(b) and not a.equals(plain)

@@ -1,0 +1,98 @@
+"""Settings left unset are decided from the observed table (defaults="auto") or published."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from ciss_vae import CISSVAEImputer, sizing
+from ciss_vae.cli import build_parser
+from ciss_vae.cli.options import given
+from ciss_vae.pipeline import fit_table
+from ciss_vae.settings import RUN, defaults, validate
+from tests.conftest import make_table
+
+TINY = dict(hidden_dims=[16, 8], latent_dim=3, print_dataset=False)
+
+
+def settings(**kw):
+    return validate(dict(defaults(RUN), **dict(TINY, **kw)), RUN)
+
+
+def test_weak_or_small_clusters_share_every_layer_and_clear_ones_get_private_layers():
+    pooled = sizing.pooled_layer_orders(2)
+    private = sizing.published_layer_orders(2)
+    decide = lambda *a, **k: sizing.auto_values(8000, 2, *a, **k)[0]  # noqa: E731
+    sub = lambda v: {k: v[k] for k in pooled}  # noqa: E731
+    assert sub(decide([8000], None, False)) == pooled
+    assert sub(decide([4000, 4000], 0.30, False)) == pooled            # no clear structure
+    assert sub(decide([7900, 100], 0.90, False)) == pooled             # a cluster too small for its own layers
+    assert sub(decide([2000] * 4, 0.63, False)) == private             # the example cohort's clusters
+    assert sub(decide([4000, 4000], None, True)) == private            # the caller's own labels are trusted
+    assert private == dict(layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2,
+                           latent_shared=False, output_shared=False)
+
+
+@pytest.mark.parametrize("n_rows, batch, epochs, loop_epochs", [(178, 16, 334, 84), (1797, 112, 236, 59),
+                                                                (8000, 500, 250, 63), (10**6, 1024, 5, 5)])
+def test_training_budget_is_a_number_of_steps_whatever_the_table_size(n_rows, batch, epochs, loop_epochs):
+    values, text = sizing.auto_values(n_rows, 3, [n_rows], None, False)
+    assert (values["batch_size"], values["epochs"], values["epochs_per_loop"]) == (batch, max(10, epochs),
+                                                                                   max(5, loop_epochs))
+    assert values["max_loops"] == sizing.MAX_LOOPS and values["initial_lr"] == sizing.LEARNING_RATE
+    assert f"batches of {batch} rows" in text
+
+
+def test_published_mode_trains_with_the_published_values(caplog):
+    data, _, clusters = make_table()
+    with caplog.at_level(logging.INFO, logger="ciss_vae"):
+        result = fit_table(data, settings(defaults="published", epochs=3, max_loops=1, print_dataset=True),
+                           clusters=clusters)
+    used = result.summary["settings"]
+    assert used == dict(batch_size=4000, epochs=3, epochs_per_loop=3, initial_lr=0.01, max_loops=1,
+                        layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2, latent_shared=False,
+                        output_shared=False)
+    assert result.history.lr.iloc[0] == 0.01
+    assert "published defaults" in result.summary["decided"] and "published defaults" in caplog.text
+
+
+def test_auto_mode_decides_from_the_table_and_never_overrides_a_given_setting():
+    data, _, _ = make_table()
+    result = fit_table(data, settings(n_clusters=1, max_loops=1, epochs=4, batch_size=32))
+    used = result.summary["settings"]
+    assert (used["batch_size"], used["epochs"], used["max_loops"]) == (32, 4, 1)
+    assert used["initial_lr"] == sizing.LEARNING_RATE
+    assert used["layer_order_enc"] == ["shared", "shared"] and used["latent_shared"] and used["output_shared"]
+    assert "one cluster: every layer shared" in result.summary["decided"]
+    everything = dict(batch_size=32, epochs=2, epochs_per_loop=2, initial_lr=0.01, max_loops=1,
+                      layer_order_enc=["u", "s"], layer_order_dec=["s", "s"], latent_shared=True, output_shared=False)
+    result = fit_table(data, settings(n_clusters=1, **everything))
+    assert result.summary["decided"] is None
+    assert result.summary["settings"]["layer_order_enc"] == ["unshared", "shared"]
+
+
+def test_same_table_same_decision_and_output_and_the_imputer_records_it():
+    data, _, clusters = make_table(seed=3)
+    kw = dict(hidden_dims=[8], latent_dim=2, epochs=5, max_loops=1, epochs_per_loop=2, seed=1)
+    a = CISSVAEImputer(**kw).fit(data, clusters=clusters)
+    b = CISSVAEImputer(**kw).fit(data, clusters=clusters)
+    assert a.fit_summary_["settings"] == b.fit_summary_["settings"]
+    assert a.fit_summary_["settings"]["batch_size"] == 16 and a.fit_summary_["settings"]["layer_order_enc"] == ["unshared"]
+    np.testing.assert_array_equal(a.fit_output_.to_numpy(), b.fit_output_.to_numpy())
+    assert a.get_params()["batch_size"] is None  # parameters stay as given; the decision is a fitted attribute
+
+
+def test_cli_takes_defaults_and_shows_that_unset_sizes_are_decided_from_the_table():
+    parser = build_parser()
+    args = parser.parse_args(["impute", "in.csv", "-o", "out.csv", "--defaults", "published"])
+    assert given(args) == dict(defaults="published")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["impute", "in.csv", "-o", "out.csv", "--defaults", "paper"])
+
+
+def test_a_bad_mode_is_refused_before_any_work():
+    from ciss_vae import run_cissvae
+
+    data, _, _ = make_table()
+    with pytest.raises(ValueError, match="defaults"):
+        run_cissvae(data, defaults="paper")
