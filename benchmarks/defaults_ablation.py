@@ -91,7 +91,11 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--csv", default=None)
+    ap.add_argument("--from-csv", nargs="+", default=None, help="no runs: print the markdown table of these CSVs")
     args = ap.parse_args(argv)
+    if args.from_csv:
+        print(markdown(pd.concat([pd.read_csv(f) for f in args.from_csv], ignore_index=True)))
+        return
     variants = dict(VARIANTS, **(json.loads(args.variant_json) if args.variant_json else {}))
     names = args.variants + [v for v in json.loads(args.variant_json or "{}") if v not in args.variants]
     units = [(v, variants[v], c, s) for c in args.cases for s in args.seeds for v in names]
@@ -107,8 +111,26 @@ def main(argv=None):
                   flush=True)
             if args.csv:
                 pd.DataFrame(rows).to_csv(args.csv, index=False)
-    table = pd.DataFrame(rows).pivot_table(index=["dataset", "mechanism"], columns="variant", values="std_rmse")
-    print(table.round(4).to_string())
+    print(markdown(pd.DataFrame(rows)))
+
+
+def markdown(rows: pd.DataFrame) -> str:
+    """Standardised RMSE (mean ± std over seeds, n seeds) and median seconds, one row per case."""
+    variants = list(dict.fromkeys(rows["variant"]))
+    g = rows.groupby(["dataset", "mechanism", "variant"], sort=False)
+    stats = g["std_rmse"].agg(["mean", "std", "count"]).join(g["seconds"].median())
+    lines = ["| dataset | mechanism | " + " | ".join(variants) + " |", "|---|---|" + "---|" * len(variants)]
+    for (d, m), block in stats.groupby(level=[0, 1], sort=False):
+        cells = []
+        for v in variants:
+            if (d, m, v) not in block.index:
+                cells.append("")
+                continue
+            r = block.loc[(d, m, v)]
+            sd = "" if r["count"] < 2 else f" ± {r['std']:.2g}"
+            cells.append(f"{r['mean']:.3g}{sd} (n={int(r['count'])}, {r['seconds']:.0f} s)")
+        lines.append(f"| {d} | {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,11 @@ def test_weak_or_small_clusters_share_every_layer_and_clear_ones_get_private_lay
 @pytest.mark.parametrize("n_rows, batch, epochs, loop_epochs", [(178, 16, 334, 84), (1797, 112, 236, 59),
                                                                 (8000, 500, 250, 63), (10**6, 1024, 5, 5)])
 def test_training_budget_is_a_number_of_steps_whatever_the_table_size(n_rows, batch, epochs, loop_epochs):
-    values, text = sizing.auto_values(n_rows, 3, [n_rows], None, False)
+    values, why = sizing.auto_values(n_rows, 3, [n_rows], None, False)
     assert (values["batch_size"], values["epochs"], values["epochs_per_loop"]) == (batch, max(10, epochs),
                                                                                    max(5, loop_epochs))
     assert values["max_loops"] == sizing.MAX_LOOPS and values["initial_lr"] == sizing.LEARNING_RATE
-    assert f"batches of {batch} rows" in text
+    assert why["batch_size"] == f"batch_size={batch}" and why["layer_order_enc"] == "one cluster: every layer shared"
 
 
 def test_published_mode_trains_with_the_published_values(caplog):
@@ -63,7 +63,9 @@ def test_auto_mode_decides_from_the_table_and_never_overrides_a_given_setting():
     assert (used["batch_size"], used["epochs"], used["max_loops"]) == (32, 4, 1)
     assert used["initial_lr"] == sizing.LEARNING_RATE
     assert used["layer_order_enc"] == ["shared", "shared"] and used["latent_shared"] and used["output_shared"]
-    assert "one cluster: every layer shared" in result.summary["decided"]
+    assert used["epochs_per_loop"] == 125  # 1000 steps of the given batches of 32 rows (8 per epoch)
+    assert result.summary["decided"] == ("decided from the table (240 rows): epochs_per_loop=125 (1000 steps); "
+                                         "initial_lr=0.003; one cluster: every layer shared")
     everything = dict(batch_size=32, epochs=2, epochs_per_loop=2, initial_lr=0.01, max_loops=1,
                       layer_order_enc=["u", "s"], layer_order_dec=["s", "s"], latent_shared=True, output_shared=False)
     result = fit_table(data, settings(n_clusters=1, **everything))

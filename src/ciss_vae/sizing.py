@@ -68,13 +68,20 @@ def clear_clusters(cluster_sizes, silhouette) -> bool:
             and int(sizes.min()) >= MIN_CLUSTER_ROWS)
 
 
-def auto_values(n_rows: int, n_layers: int, cluster_sizes, silhouette, clusters_given: bool) -> tuple[dict, str]:
-    """The table-sized value of every sized setting, and a sentence saying why."""
-    batch = int(min(MAX_BATCH, max(ROWS_PER_BATCH, n_rows // BATCHES_PER_EPOCH)))
+def auto_values(n_rows: int, n_layers: int, cluster_sizes, silhouette, clusters_given: bool,
+                batch_size: int | None = None) -> tuple[dict, dict]:
+    """The table-sized value of every sized setting, and per setting a few words on why.
+
+    The step budgets are counted in batches of ``batch_size`` when the caller gave one.
+    """
+    batch = batch_size or int(min(MAX_BATCH, max(ROWS_PER_BATCH, n_rows // BATCHES_PER_EPOCH)))
     per_epoch = math.ceil(n_rows / batch)
     values = dict(batch_size=batch, epochs=max(10, math.ceil(INITIAL_STEPS / per_epoch)),
                   epochs_per_loop=max(5, math.ceil(LOOP_STEPS / per_epoch)), initial_lr=LEARNING_RATE,
                   max_loops=MAX_LOOPS)
+    why = dict(batch_size=f"batch_size={batch}", epochs=f"epochs={values['epochs']} ({INITIAL_STEPS} steps)",
+               epochs_per_loop=f"epochs_per_loop={values['epochs_per_loop']} ({LOOP_STEPS} steps)",
+               initial_lr=f"initial_lr={LEARNING_RATE:g}", max_loops=f"max_loops={MAX_LOOPS}")
     k = len(cluster_sizes)
     if clusters_given and k > 1:
         values.update(published_layer_orders(n_layers))
@@ -85,14 +92,12 @@ def auto_values(n_rows: int, n_layers: int, cluster_sizes, silhouette, clusters_
                    "per-cluster encoder, latent and output layers")
     else:
         values.update(pooled_layer_orders(n_layers))
-        why = "one cluster" if k == 1 else (
+        weak = "one cluster" if k == 1 else (
             f"{k} clusters, silhouette {'n/a' if silhouette is None else f'{silhouette:.2f}'}, smallest "
             f"{int(np.min(cluster_sizes))} rows")
-        sharing = f"{why}: every layer shared"
-    text = (f"sized from the table ({n_rows} rows): {sharing}; batches of {batch} rows, up to {values['epochs']} "
-            f"epochs ({INITIAL_STEPS} steps) of initial training and up to {MAX_LOOPS} refit loops of "
-            f"{values['epochs_per_loop']} epochs, learning rate {LEARNING_RATE:g}")
-    return values, text
+        sharing = f"{weak}: every layer shared"
+    why.update(dict.fromkeys(LAYERS, sharing))
+    return values, why
 
 
 def published_values(n_layers: int) -> dict:
@@ -102,6 +107,7 @@ def published_values(n_layers: int) -> dict:
 
 
 SIZED = tuple(published_values(1))
+LAYERS = ("layer_order_enc", "layer_order_dec", "latent_shared", "output_shared")
 
 
 def resolve(s: dict, *, n_rows: int, cluster_sizes, silhouette=None, clusters_given: bool = False,
@@ -117,10 +123,11 @@ def resolve(s: dict, *, n_rows: int, cluster_sizes, silhouette=None, clusters_gi
         return s, None
     n_layers = len(s["hidden_dims"])
     if s.get("defaults", "auto") == "published":
-        values, text = published_values(n_layers), "published defaults"
+        values = published_values(n_layers)
+        text = f"published defaults for {', '.join(unset)}"
     else:
-        values, text = auto_values(n_rows, n_layers, cluster_sizes, silhouette, clusters_given)
-    text = f"{text} (for {', '.join(unset)})"
+        values, why = auto_values(n_rows, n_layers, cluster_sizes, silhouette, clusters_given, s.get("batch_size"))
+        text = f"decided from the table ({n_rows} rows): " + "; ".join(dict.fromkeys(why[k] for k in unset))
     if not quiet:
         logger.info("%s", text)
     out = dict(s, **{k: values[k] for k in unset})

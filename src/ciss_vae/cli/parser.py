@@ -128,7 +128,7 @@ def _demo_parser(sub):
                           description="Impute the bundled example cohort end to end and score it against the "
                                       "ground truth.")
     demo.add_argument("--output", "-o", default=None, help="write the imputed table to this CSV file")
-    S.add_flags(demo, _RUN)
+    S.add_flags(demo, _RUN + ("defaults",))
     demo.set_defaults(func=_demo)
 
 
