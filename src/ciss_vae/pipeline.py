@@ -163,10 +163,10 @@ def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_
 
 def check_architecture(s: dict) -> None:
     """Raise before any work when the layer orders given do not fit ``hidden_dims``."""
-    arch, _ = sizing.resolve({k: s[k] for k in ARCHITECTURE} | {"defaults": "published"}, n_rows=1, cluster_sizes=[1],
-                          quiet=True)
+    unset = sizing.published_layer_orders(len(s["hidden_dims"]))  # either mode's orders have this length
+    arch = {k: unset[k] if s[k] is None else s[k] for k in ARCHITECTURE}
     with torch.device("meta"):
-        CISSVAE(input_dim=1, num_clusters=1, **{k: arch[k] for k in ARCHITECTURE})
+        CISSVAE(input_dim=1, num_clusters=1, **arch)
 
 
 def fit_table(data, s: dict, *, clusters=None, imputable=None, proportions=None) -> RunResult:
@@ -189,7 +189,7 @@ def fit_table(data, s: dict, *, clusters=None, imputable=None, proportions=None)
         if s["print_dataset"]:
             logger.info("%r", dataset)
         s, decided = sizing.resolve(s, n_rows=len(X), cluster_sizes=np.bincount(dataset.cluster_labels.numpy()),
-                           silhouette=silhouette, clusters_given=clusterer is None and proportions is None)
+                                    silhouette=silhouette, clusters_given=clusterer is None and proportions is None)
         with TrainingProgress(s["epochs"], s["epochs_per_loop"], s["max_loops"], enabled=s["show_progress"],
                               on_epoch=epoch_logger() if s["verbose"] else None) as progress:
             result = train_on_dataset(dataset, s, seed=seed, device=device, on_epoch=progress.on_epoch)

@@ -90,8 +90,6 @@ def flag(name, value):
     return bool(value)
 
 
-def optional_flag(name, value):
-    return None if value is None else flag(name, value)
 
 
 def seed(name, value):
@@ -121,6 +119,9 @@ def optional(check):
     def checked(name, value):
         return None if value is None else check(name, value)
     return checked
+
+
+optional_flag = optional(flag)
 
 
 def anything(name, value):

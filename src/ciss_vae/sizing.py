@@ -22,7 +22,7 @@ The rules, each measured in ``benchmarks/defaults_ablation.py`` (see
   shared (one pooled network; the clusters still shape the hold-out).
 * **A budget of optimiser steps instead of epochs.** The published batch of
   4,000 rows is the whole table for most tables, one step per epoch. Batches of
-  about a sixteenth of the table (``ROWS_PER_BATCH`` .. ``MAX_BATCH`` rows),
+  about a sixteenth of the table (``MIN_BATCH`` .. ``MAX_BATCH`` rows),
   ``INITIAL_STEPS`` steps of initial training and ``LOOP_STEPS`` per refit loop,
   at most ``MAX_LOOPS`` loops, at a learning rate of ``LEARNING_RATE``; early
   stopping on the validation error ends a phase sooner.
@@ -40,7 +40,7 @@ logger = logging.getLogger("ciss_vae")
 CLEAR_SILHOUETTE = 0.5
 MIN_CLUSTER_ROWS = 200
 BATCHES_PER_EPOCH = 16
-ROWS_PER_BATCH = 16
+MIN_BATCH = 16
 MAX_BATCH = 1024
 INITIAL_STEPS = 4000
 LOOP_STEPS = 1000
@@ -74,7 +74,7 @@ def auto_values(n_rows: int, n_layers: int, cluster_sizes, silhouette, clusters_
 
     The step budgets are counted in batches of ``batch_size`` when the caller gave one.
     """
-    batch = batch_size or int(min(MAX_BATCH, max(ROWS_PER_BATCH, n_rows // BATCHES_PER_EPOCH)))
+    batch = batch_size or int(min(MAX_BATCH, max(MIN_BATCH, n_rows // BATCHES_PER_EPOCH)))
     per_epoch = math.ceil(n_rows / batch)
     values = dict(batch_size=batch, epochs=max(10, math.ceil(INITIAL_STEPS / per_epoch)),
                   epochs_per_loop=max(5, math.ceil(LOOP_STEPS / per_epoch)), initial_lr=LEARNING_RATE,
@@ -110,27 +110,26 @@ SIZED = tuple(published_values(1))
 LAYERS = ("layer_order_enc", "layer_order_dec", "latent_shared", "output_shared")
 
 
-def resolve(s: dict, *, n_rows: int, cluster_sizes, silhouette=None, clusters_given: bool = False,
-            quiet: bool = False) -> tuple[dict, str | None]:
+def resolve(s: dict, *, n_rows: int, cluster_sizes, silhouette=None,
+            clusters_given: bool = False) -> tuple[dict, str | None]:
     """``s`` with every sized setting that is None decided (``s["defaults"]`` says how), and what was done.
 
     Returns the settings and a sentence saying what was decided and why (None
-    when nothing was unset); the sentence is also logged unless ``quiet``.
+    when nothing was unset); the sentence is also logged.
     In published mode an unset ``epochs_per_loop`` becomes ``epochs``, as published.
     """
-    unset = [k for k in SIZED if k in s and s[k] is None]
+    unset = [k for k in SIZED if s[k] is None]
     if not unset:
         return s, None
     n_layers = len(s["hidden_dims"])
-    if s.get("defaults", "auto") == "published":
+    if s["defaults"] == "published":
         values = published_values(n_layers)
         text = f"published defaults for {', '.join(unset)}"
     else:
         values, why = auto_values(n_rows, n_layers, cluster_sizes, silhouette, clusters_given, s.get("batch_size"))
         text = f"decided from the table ({n_rows} rows): " + "; ".join(dict.fromkeys(why[k] for k in unset))
-    if not quiet:
-        logger.info("%s", text)
+    logger.info("%s", text)
     out = dict(s, **{k: values[k] for k in unset})
     if "epochs_per_loop" in unset and out["epochs_per_loop"] is None:
-        out["epochs_per_loop"] = out.get("epochs")
+        out["epochs_per_loop"] = out["epochs"]
     return out, text
