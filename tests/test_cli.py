@@ -174,10 +174,12 @@ def test_usage_errors(files, capsys):
         code, _, err = run(argv, capsys)
         assert code in (1, 2), argv
         _one_error_line(err)
-    # Non-numeric data columns fail with one line too.
-    code, _, err = run(["impute", tmp / "in.csv", "-o", tmp / "o.csv", *FAST], capsys)
+    # A column of numbers with a stray word fails with one line naming it and its row.
+    mixed = pd.read_csv(tmp / "in.csv").assign(dose=[1.5, 2.0, "x"] * 40)
+    mixed.to_csv(tmp / "mixed.csv", index=False)
+    code, _, err = run(["impute", tmp / "mixed.csv", "-o", tmp / "o.csv", *FAST], capsys)
     assert code == 1
-    _one_error_line(err)
+    assert "'dose' mixes numbers and text (row 2 holds 'x')" in _one_error_line(err)
     for argv in (["impute"], ["impute", "x.csv"], ["impute", "x.csv", "-o", "y.csv", "--epochs", "many"], ["bogus"]):
         with pytest.raises(SystemExit) as exc:
             cli.main(argv)

@@ -105,17 +105,18 @@ def test_bad_arguments_name_the_culprit(table, kwargs, message):
 
 def test_bad_columns_name_the_column(table):
     data, _, clusters = table
-    text = data.assign(name="abc")
-    with pytest.raises(TypeError, match="'name'"):
-        ClusterDataset(text, clusters)
-    ok = ClusterDataset(text, clusters, columns_ignore=["name"])
+    mixed = data.assign(name=np.r_[np.arange(len(data) - 1).astype(object), ["abc"]])
+    with pytest.raises(TypeError, match=f"'name' mixes numbers and text \\(row {len(data) - 1} holds 'abc'\\)"):
+        ClusterDataset(mixed, clusters)
+    ok = ClusterDataset(mixed, clusters, columns_ignore=["name"])
     assert ok.n_features == 6
     with pytest.raises(ValueError, match="'x2'.*infinite"):
         ClusterDataset(data.assign(x2=np.r_[np.inf, data.x2.to_numpy()[1:]]), clusters)
     with pytest.raises(ValueError, match="'x5'.*no observed"):
         ClusterDataset(data.assign(x5=np.nan), clusters)
-    with pytest.raises(TypeError, match="categorical"):
-        ClusterDataset(data.assign(c=pd.Categorical(["a"] * len(data))), clusters)
+    when = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(len(data)), unit="D")
+    with pytest.raises(TypeError, match="'day' holds dates.*days since an origin"):
+        ClusterDataset(data.assign(day=when), clusters)
 
 
 def test_binary_and_categorical_columns(table):

@@ -412,5 +412,9 @@ def test_an_imputer_saved_in_format_2_loads_and_transforms_as_it_did():
     data, _, _ = make_table()
     imp = CISSVAEImputer.load(folder)
     assert "scale_features" not in imp.get_params()
-    expected = pd.read_csv(folder / "transform.csv", index_col=0, float_precision="round_trip")
-    pd.testing.assert_frame_equal(imp.transform(data.iloc[200:]), expected, check_exact=True)
+    expected = pd.read_csv(folder / "transform.csv", index_col=0)
+    got = imp.transform(data.iloc[200:])
+    observed = data.iloc[200:].notna().to_numpy()
+    assert (got.to_numpy()[observed] == expected.to_numpy()[observed]).all()
+    # float32 kernels differ in the last bits between CPUs (AVX2 / AVX-512): the imputed cells agree to 1e-6
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-6, atol=1e-6)

@@ -61,7 +61,7 @@ from ciss_vae.losses import ColumnKinds
 from ciss_vae.model import CISSVAE
 from ciss_vae.output import observed_range, output_values
 from ciss_vae.pipeline import RunResult, fit_table
-from ciss_vae.schema import TableSchema, _numeric_column
+from ciss_vae.schema import TableSchema, encode_column
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ class CISSVAEImputer(_ImputerBase):
         self.n_clusters_ = int(ds.n_clusters)
         self.clusterer_ = result.clusterer
         if result.clusterer is None:
-            mask = np.isnan(ds.raw_data.numpy())[:, ~self.schema_.ignored]
+            mask = self.schema_.cluster_mask(np.isnan(ds.raw_data.numpy()))
             self.cluster_assigner_ = PatternAssigner.fit(mask, ds.cluster_labels.numpy(), self.n_clusters_)
         else:
             self.cluster_assigner_ = result.clusterer
@@ -285,7 +285,7 @@ class CISSVAEImputer(_ImputerBase):
         missing = np.isnan(values)
         norm = (values - self.means_) / self.stds_
         fill = np.where(missing, float(self.replacement_value), norm)
-        clusters = self.cluster_assigner_.predict_mask(missing[:, ~s.ignored])
+        clusters = self.cluster_assigner_.predict_mask(s.cluster_mask(missing))
         fill_cells = missing & ~s.ignored[None, :]
         return _NewRows(schema=new, raw_data=torch.tensor(values), means_=self.means_, stds_=self.stds_,
                         missing=missing, fill_mask=fill_cells, fill=torch.tensor(fill, dtype=torch.float32),
@@ -363,7 +363,7 @@ class CISSVAEImputer(_ImputerBase):
         return (self.observed_min_, self.observed_max_) if self.clip_to_observed else None
 
     def _table(self, rows, values):
-        out = rows.schema.to_frame(values, rows.fill_mask)
+        out = rows.schema.to_frame(values, rows.fill_mask, self.integer_output)
         if rows.input_kind != "frame":
             return out.to_numpy(dtype=np.float64)
         return out
@@ -390,6 +390,7 @@ class CISSVAEImputer(_ImputerBase):
                         binary=[bool(v) for v in s.binary],
                         categorical=[[plain(g, "categorical group names"), [int(j) for j in idx]]
                                      for g, idx in s.categorical.items()],
+                        labels=[[int(c), plain(list(v), "labels")] for c, v in s.labels.items()],
                         dtypes=list(self.column_dtypes_)),
             fitted=dict(seed=int(self.seed_), input_kind=self._input_kind_, n_features_in=int(self.n_features_in_),
                         feature_names_in=(plain(list(self.feature_names_in_), "column labels")
@@ -425,7 +426,8 @@ class CISSVAEImputer(_ImputerBase):
             model_columns=np.asarray(sd["model_columns"], dtype=np.int64),
             ignored=np.asarray(sd["ignored"], dtype=bool), binary=np.asarray(sd["binary"], dtype=bool),
             categorical={g: list(idx) for g, idx in sd["categorical"]},
-            original=pd.DataFrame(columns=pd.Index(names, dtype=object) if names else None))
+            original=pd.DataFrame(columns=pd.Index(names, dtype=object) if names else None),
+            labels={int(c): list(v) for c, v in sd.get("labels", [])})
         imp.column_dtypes_ = list(sd["dtypes"])
         f = state["fitted"]
         imp.seed_ = int(f["seed"])
@@ -477,22 +479,24 @@ def _residual_std(model, dataset, fill) -> np.ndarray:
 def _schema_for_new_rows(frame: pd.DataFrame, fitted: TableSchema):
     """Schema and model values of new rows, read with the column roles learned in fit.
 
-    Unlike fit, a column may be entirely missing here (its cells are imputed).
+    Unlike fit, a column may be entirely missing here (its cells are imputed);
+    a label column must hold only labels seen in fit.
     """
     values = np.full((len(frame), fitted.n_features), np.nan)
-    for j, c in enumerate(fitted.model_columns):
-        col = frame.iloc[:, c]
+    for c in dict.fromkeys(int(c) for c in fitted.model_columns):
+        idx = np.flatnonzero(fitted.model_columns == c)
         try:
-            v = _numeric_column(col, fitted.names[c])
+            v = encode_column(frame.iloc[:, c], fitted.names[c], fitted.labels.get(c))
         except TypeError:
-            if fitted.ignored[j]:
+            if fitted.ignored[idx].all():
                 continue
             raise
         if np.isinf(v).any():
             raise ValueError(f"column {fitted.names[c]!r} holds an infinite value; use NaN for missing")
-        values[:, j] = v
+        values[:, idx] = v
     new = TableSchema(names=list(frame.columns), index=frame.index, kind=fitted.kind,
                       model_columns=fitted.model_columns.copy(), ignored=fitted.ignored.copy(),
-                      binary=fitted.binary.copy(), categorical=dict(fitted.categorical), original=frame)
+                      binary=fitted.binary.copy(), categorical=dict(fitted.categorical), original=frame,
+                      labels=dict(fitted.labels))
     new._check_binary(values)
     return new, values

@@ -48,12 +48,14 @@ def output_values(dataset, logits: torch.Tensor, binary_output: str = "label", v
 
 
 def imputed_frame(dataset, logits: torch.Tensor, binary_output: str = "label",
-                  clip_to_observed: bool = False) -> pd.DataFrame:
+                  clip_to_observed: bool = False, integer_output: str = "integer") -> pd.DataFrame:
     """The caller's table with its missing, imputable, non-ignored cells filled from ``logits``.
 
     With ``clip_to_observed``, continuous imputations are kept within the range
-    of their column's observed values.
+    of their column's observed values; ``integer_output`` as in
+    :meth:`~ciss_vae.schema.TableSchema.to_frame`.
     """
     fill = (dataset.missing_mask & dataset.imputable).numpy() & ~dataset.schema.ignored[None, :]
     value_range = observed_range(dataset) if clip_to_observed else None
-    return dataset.schema.to_frame(output_values(dataset, logits, binary_output, value_range), fill)
+    values = output_values(dataset, logits, binary_output, value_range)
+    return dataset.schema.to_frame(values, fill, integer_output)

@@ -98,7 +98,8 @@ def read_table(data, s: dict) -> tuple[TableSchema, np.ndarray]:
 def cluster_rows(schema: TableSchema, X: np.ndarray, s: dict, seed: int, proportions=None):
     """``(labels, silhouette, clusterer)`` of the rows, from the schema's missingness mask.
 
-    The mask covers the model columns outside ``columns_ignore``; with
+    The mask covers the columns modelled outside ``columns_ignore`` (a label
+    column once, not once per label); with
     ``proportions`` (a missingness-proportion matrix) the rows are clustered on
     it instead and no clusterer is kept.
     """
@@ -111,7 +112,7 @@ def cluster_rows(schema: TableSchema, X: np.ndarray, s: dict, seed: int, proport
                     "n/a" if sil is None else f"{sil:.3f}")
         return labels, sil, None
     clusterer = MissingnessClusterer(s["n_clusters"], seed=seed, **opts)
-    mask = np.isnan(X[:, ~schema.ignored])
+    mask = schema.cluster_mask(np.isnan(X))
     clusterer.fit_mask(mask, schema.clustered_columns(), positional=schema.kind != "frame",
                        n_input_columns=len(schema.names))
     return clusterer.labels_, clusterer.silhouette_, clusterer
@@ -157,7 +158,7 @@ def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_
     logger.info("trained %d epochs (%d refit loops, stopped: %s); selected %s, validation error %.4g",
                 result.epochs, result.loops, result.stop_reason, result.selected_phase, result.error)
     imputed = imputed_frame(dataset, predict_logits(model, td, result.fill).cpu(), s["binary_output"],
-                            s["clip_to_observed"])
+                            s["clip_to_observed"], s["integer_output"])
     return RunResult(imputed, model, dataset, result.fill.cpu(), result.history.frame(), summary)
 
 
@@ -245,6 +246,7 @@ def run_cissvae(
     *,
     defaults="auto",
     binary_output="label",
+    integer_output="integer",
     clip_to_observed=False,
     validate_every=10,
     tol=0.01,

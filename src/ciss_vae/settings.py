@@ -231,10 +231,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Do-not-impute matrix: 0 where a missing cell must stay missing, 1 elsewhere.", "data",
             _faces(RUN)),
     Setting("binary_feature_mask", None, anything, "sequence of bool or list of names, optional",
-            "0/1 columns, imputed as 0/1 (see ``binary_output``); bool columns are binary anyway.", "data",
+            "0/1 columns, imputed as 0/1 (see ``binary_output``). Without it, bool columns and integer columns "
+            "whose observed values are all 0 or 1 are binary; given, it decides for every numeric column "
+            "(bool columns stay binary).", "data",
             _faces(*_ALL), cli=dict(flags=("--binary",), kind="names", metavar="COL")),
     Setting("categorical_column_map", None, anything, "dict, optional",
-            "``{variable: [one-hot dummy columns]}``; each variable is imputed as one valid category.", "data",
+            "``{variable: [one-hot dummy columns]}``; each variable is imputed as one valid category. Not needed "
+            "for label columns (pandas ``category``, or text): each is encoded as such a group for you and "
+            "returned as labels in its own dtype.", "data",
             _faces(*_ALL), cli=dict(flags=("--categorical",), kind="groups", metavar="NAME=COL1,COL2")),
     Setting("clusters", None, anything, "array-like of shape (n_rows,), optional",
             "Cluster label of each row (any labels). None clusters the rows on their missingness pattern "
@@ -380,6 +384,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("binary_output", "label", choice("label", "probability"), "{'label', 'probability'}, default='label'",
             "Imputed binary cells as 0/1 labels or as the model's probabilities.", "output", _faces(*_ALL),
             cli=dict(choices=("label", "probability"))),
+    Setting("integer_output", "integer", choice("integer", "float"), "{'integer', 'float'}, default='integer'",
+            "Imputed cells of integer columns (``int64``, nullable ``Int64``; not 0/1 ones, which are binary) "
+            "rounded to whole numbers and returned in the column's integer dtype (a NumPy integer column as "
+            "nullable ``Int64``), or, with 'float', the model's values as floats.", "output", _faces(*_ALL),
+            cli=dict(choices=("integer", "float"))),
     Setting("clip_to_observed", False, flag, "bool, default=False",
             "Keep every continuous imputation within the range of its column's observed values (as R mice's "
             "``squeeze``). The published implementation does not clip.", "output", _faces(*_ALL),
