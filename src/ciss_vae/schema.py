@@ -112,7 +112,7 @@ def encode_column(col: pd.Series, name, levels=None) -> np.ndarray:
     text = not isinstance(col.dtype, pd.CategoricalDtype)
     values = col.astype(object).where(col.notna(), None)
     keys = values.map(lambda v: str(v) if v is not None else None) if text else values
-    codes = pd.Categorical(keys, categories=pd.Index(levels, dtype=object)).codes
+    codes = pd.Index(levels, dtype=object).get_indexer(pd.Index(keys, dtype=object))
     unknown = (codes < 0) & col.notna().to_numpy()
     if unknown.any():
         i = np.flatnonzero(unknown)[0]

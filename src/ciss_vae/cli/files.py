@@ -31,7 +31,11 @@ def _format(path: str, what: str) -> str:
 
 
 def read_table(path):
-    """A CSV, TSV or Parquet file (by extension) as a DataFrame; one-line errors."""
+    """A CSV, TSV or Parquet file (by extension) as a DataFrame; one-line errors.
+
+    Text reads as labels, whole numbers as (nullable) integers, so a column comes
+    back from ``impute`` in the form it went in.
+    """
     import pandas as pd
 
     kind = _format(path, "input")
@@ -43,13 +47,16 @@ def read_table(path):
         if kind == "parquet":
             df = pd.read_parquet(path)
         else:
-            df = pd.read_csv(path, sep="," if kind == "csv" else "\t")
+            # nullable dtypes, so an integer column with gaps stays integer (Int64); floats stay float64
+            df = pd.read_csv(path, sep="," if kind == "csv" else "\t", dtype_backend="numpy_nullable")
     except ImportError as exc:
         raise CLIError(f"reading Parquet needs pyarrow: pip install ciss-vae[parquet] ({exc})") from exc
     except (ValueError, OSError) as exc:  # pandas' EmptyDataError and ParserError are ValueErrors
         raise CLIError(f"cannot read {path!r} as {kind.upper()}: {_one_line(exc)}") from exc
     if df.shape[1] == 0 or df.shape[0] == 0:
         raise CLIError(f"input {path!r} has no {'columns' if df.shape[1] == 0 else 'rows'}")
+    if kind != "parquet":
+        df = df.astype({c: "float64" for c, t in df.dtypes.items() if isinstance(t, pd.Float64Dtype)})
     return df
 
 
