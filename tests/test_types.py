@@ -30,12 +30,13 @@ def every_dtype(n=300, seed=0):
         "code": pd.Categorical(np.array([10, 20, 30])[grade]),
         "flag": z > 0.3,
         "smoker": pd.array(z > -0.3, dtype="boolean"),
+        "alive": pd.Series(z < 1.0, dtype=object),  # True/False objects with gaps, as df.mask leaves a bool column
         "event": pd.array((z > 0).astype(int), dtype="Int64"),
         "visits": pd.array(np.round(5 + 3 * z).astype(int), dtype="Int64"),
         "year": rng.integers(2000, 2020, n),
     })
     holes = full.copy()
-    for c in ["x", "colour", "stage", "site", "arm", "code", "smoker", "event", "visits"]:
+    for c in ["x", "colour", "stage", "site", "arm", "code", "smoker", "alive", "event", "visits"]:
         rows = rng.random(n) < 0.2
         holes.loc[rows, c] = np.nan if holes[c].dtype == float else None
     return holes, full
@@ -59,6 +60,7 @@ def test_every_dtype_comes_back_in_its_own_dtype_with_observed_cells_kept(typed)
     assert set(out["colour"]) <= {"red", "green", "blue"}  # "grey" never observed, never imputed
     assert set(out["site"]) == {"north", "south"} and set(out["code"]) == {10, 20, 30}
     assert set(out["event"]) <= {0, 1}
+    assert {type(v) for v in out["alive"]} == {bool}
 
 
 def test_label_and_integer_columns_are_imputed_from_the_other_columns(typed):
@@ -81,7 +83,7 @@ def test_schema_roles():
     assert sorted(s.categorical) == ["arm", "code", "colour", "site", "stage"]
     assert [s.model_names[j] for j in s.categorical["colour"]] == ["colour=red", "colour=green", "colour=blue"]
     standalone = {s.model_names[j] for j in np.flatnonzero(s.binary & ~s.dummy)}
-    assert standalone == {"flag", "smoker", "event"}
+    assert standalone == {"flag", "smoker", "alive", "event"}
     assert {s.model_names[j] for j in np.flatnonzero(s.continuous)} == {"x", "y", "visits", "year"}
     # a given mask decides: `event` listed as not binary is continuous
     ds = ClusterDataset(holes, np.zeros(len(holes), dtype=int), binary_feature_mask=["flag"])
@@ -181,3 +183,20 @@ def test_cli_keeps_integers_and_parquet_categories(tmp_path, capsys):
     text = (tmp_path / "out.csv").read_text().splitlines()
     visits = [line.split(",")[4] for line in text[1:]]
     assert all(v.lstrip("-").isdigit() for v in visits)  # written as whole numbers
+
+
+def test_report_shows_level_shares_of_label_columns(typed, tmp_path):
+    from ciss_vae.plots import level_frequencies, plot_imputed_distributions
+    from ciss_vae.report import write_report
+
+    holes, _, out = typed
+    freq = level_frequencies(holes["colour"], out["colour"])
+    assert list(freq.index) == ["red", "green", "blue", "grey"]
+    np.testing.assert_allclose(freq.sum().to_numpy(), [1.0, 1.0])
+    np.testing.assert_allclose(freq.loc["red", "observed"], (holes.colour == "red").sum() / holes.colour.notna().sum())
+    fig = plot_imputed_distributions(holes, out)
+    titles = {ax.get_title(): ax for ax in fig.axes}
+    assert {"colour", "stage", "site", "arm", "code", "x", "visits"} <= set(titles)
+    assert len(titles["colour"].patches) == 2 * 4  # observed and imputed bar per category
+    text = (tmp_path / "r.html").read_text() if write_report(tmp_path / "r.html", holes, out) else ""
+    assert "Label columns: share of each level" in text and "<td>colour</td><td>grey</td>" in text

@@ -476,8 +476,9 @@ def _distribution_columns(original, imputed, columns, max_columns):
                          "and columns")
     if columns is None:
         miss = original.isna().sum()
-        numeric = [c for c in original.columns if pd.api.types.is_numeric_dtype(imputed[c]) and miss[c] > 0]
-        columns = sorted(numeric, key=lambda c: -miss[c])[:max_columns]
+        drawable = [c for c in original.columns if miss[c] > 0 and (pd.api.types.is_numeric_dtype(imputed[c])
+                                                                    or is_label_column(imputed[c]))]
+        columns = sorted(drawable, key=lambda c: -miss[c])[:max_columns]
         columns = [c for c in original.columns if c in set(columns)]
     else:
         unknown = [c for c in columns if c not in original.columns]
@@ -485,8 +486,42 @@ def _distribution_columns(original, imputed, columns, max_columns):
             raise ValueError(f"unknown columns: {unknown!r}")
         columns = list(columns)
     if not columns:
-        raise ValueError("no column to draw: no numeric column has missing cells")
+        raise ValueError("no column to draw: no numeric or label column has missing cells")
     return columns
+
+
+def is_label_column(col: pd.Series) -> bool:
+    """A column of labels (category, text or bool), drawn as level frequencies rather than a histogram."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return True
+    return (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)) and \
+        pd.to_numeric(col.dropna(), errors="coerce").isna().any()
+
+
+def level_frequencies(original: pd.Series, imputed: pd.Series) -> pd.DataFrame:
+    """Share of each level among the observed cells and among the imputed cells of a label column."""
+    was_missing = original.isna().to_numpy()
+    obs = original[~was_missing].astype(object).value_counts(normalize=True)
+    imp = imputed[was_missing].astype(object).value_counts(normalize=True)
+    levels = list(original.cat.categories) if isinstance(original.dtype, pd.CategoricalDtype) else \
+        sorted(set(obs.index) | set(imp.index), key=str)
+    return pd.DataFrame({"observed": obs.reindex(levels, fill_value=0.0),
+                         "imputed": imp.reindex(levels, fill_value=0.0)})
+
+
+def _draw_levels(ax, col, original, imputed, color_observed, color_imputed):
+    """Side-by-side bars: share of each level among the observed and among the imputed cells."""
+    freq = level_frequencies(original[col], imputed[col])
+    x = np.arange(len(freq))
+    n_obs, n_imp = int(original[col].notna().sum()), int(original[col].isna().sum())
+    ax.bar(x - 0.2, freq["observed"], width=0.4, color=color_observed, alpha=0.7, label=f"observed ({n_obs})")
+    ax.bar(x + 0.2, freq["imputed"], width=0.4, color=color_imputed, alpha=0.7, label=f"imputed ({n_imp})")
+    ax.set_xticks(x, [str(v) for v in freq.index], fontsize=7, rotation=45 if len(freq) > 6 else 0)
+    ax.set_ylabel("share", fontsize=8)
+    ax.set_title(str(col), fontsize=10)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7)
 
 
 def _draw_distribution(ax, col, original, imputed, bins, color_observed, color_imputed):
@@ -510,7 +545,11 @@ def _draw_distribution(ax, col, original, imputed, bins, color_observed, color_i
 
 def plot_imputed_distributions(original, imputed, columns=None, bins=30, ncols=4, max_columns=16, figsize=None,
                                title=None, color_observed="tab:blue", color_imputed="tab:orange", save_path=None):
-    """Imputed versus observed values, one histogram panel per column.
+    """Imputed versus observed values, one panel per column.
+
+    A numeric column gets the histograms of its observed and imputed values; a
+    label column (category, text, bool) side-by-side bars of each level's share
+    among its observed and among its imputed cells.
 
     Parameters
     ----------
@@ -519,8 +558,8 @@ def plot_imputed_distributions(original, imputed, columns=None, bins=30, ncols=4
     imputed : pandas.DataFrame
         The imputed table (same index and columns).
     columns : list of str, optional
-        Columns to draw; default: the numeric columns that had missing cells,
-        at most ``max_columns`` of them (those with the most missing first).
+        Columns to draw; default: the numeric and label columns that had missing
+        cells, at most ``max_columns`` of them (those with the most missing first).
     bins : int, default 30
     ncols : int, default 4
         Panels per row.
@@ -536,7 +575,7 @@ def plot_imputed_distributions(original, imputed, columns=None, bins=30, ncols=4
     -------
     matplotlib.figure.Figure
         One axes per column, each with the density of the observed cells and
-        of the imputed cells over shared bins.
+        of the imputed cells over shared bins (level shares for a label column).
     """
     import matplotlib.pyplot as plt
 
@@ -547,7 +586,10 @@ def plot_imputed_distributions(original, imputed, columns=None, bins=30, ncols=4
     panel_w, panel_h = _PANEL_SIZE
     fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (panel_w * ncols, panel_h * nrows), squeeze=False)
     for ax, col in zip(axes.flat, columns):
-        _draw_distribution(ax, col, original, imputed, bins, color_observed, color_imputed)
+        if is_label_column(imputed[col]):
+            _draw_levels(ax, col, original, imputed, color_observed, color_imputed)
+        else:
+            _draw_distribution(ax, col, original, imputed, bins, color_observed, color_imputed)
     for ax in list(axes.flat)[n:]:
         ax.set_axis_off()
     fig.suptitle("Observed and imputed values" if title is None else title)

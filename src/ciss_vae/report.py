@@ -48,13 +48,16 @@ def _fmt(v) -> str:
 
 
 def imputed_summary(original: pd.DataFrame, imputed: pd.DataFrame) -> pd.DataFrame:
-    """Per column: cells missing, cells imputed, observed mean/std, imputed mean/std."""
+    """Per column: cells missing, cells imputed, observed mean/std, imputed mean/std (NaN for labels)."""
+    from ciss_vae.plots import is_label_column
+
     rows = []
     for col in original.columns:
         was = original[col].isna()
         now = imputed[col].notna()
-        obs = pd.to_numeric(original[col][~was], errors="coerce")
-        imp = pd.to_numeric(imputed[col][was & now], errors="coerce")
+        labels = is_label_column(imputed[col])
+        obs = pd.Series(dtype=float) if labels else pd.to_numeric(original[col][~was], errors="coerce")
+        imp = pd.Series(dtype=float) if labels else pd.to_numeric(imputed[col][was & now], errors="coerce")
         rows.append(dict(column=col, missing=int(was.sum()), imputed=int((was & now).sum()),
                          observed_mean=obs.mean(), observed_std=obs.std(), imputed_mean=imp.mean(),
                          imputed_std=imp.std()))
@@ -64,7 +67,13 @@ def imputed_summary(original: pd.DataFrame, imputed: pd.DataFrame) -> pd.DataFra
 def render_report(original, imputed, *, settings=None, clusters=None, history=None, summary=None,
                   title="CISS-VAE imputation report", max_columns=16) -> str:
     """The report as an HTML string; see :func:`write_report`."""
-    from ciss_vae.plots import plot_imputed_distributions, plot_missingness_by_cluster, plot_training_history
+    from ciss_vae.plots import (
+        is_label_column,
+        level_frequencies,
+        plot_imputed_distributions,
+        plot_missingness_by_cluster,
+        plot_training_history,
+    )
 
     parts = [f"<h1>{_esc(title)}</h1>",
              f"<p class='meta'>Generated {_esc(_dt.datetime.now().isoformat(timespec='seconds'))}; "
@@ -112,6 +121,12 @@ def render_report(original, imputed, *, settings=None, clusters=None, history=No
     parts.append("<h2>What was imputed</h2>")
     table = imputed_summary(original, imputed)
     parts.append(_table([[_fmt(v) for v in r] for r in table.itertuples(index=False)], list(table.columns)))
+    labelled = [c for c in original.columns if original[c].isna().any() and is_label_column(imputed[c])]
+    if labelled:
+        parts.append("<h3>Label columns: share of each level</h3>")
+        rows = [(col, level, f"{f.observed:.1%}", f"{f.imputed:.1%}") for col in labelled
+                for level, f in level_frequencies(original[col], imputed[col]).iterrows()]
+        parts.append(_table(rows, ("column", "level", "observed", "imputed")))
 
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;"

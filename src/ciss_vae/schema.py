@@ -303,7 +303,9 @@ class TableSchema:
             new = self._fill_dtype(col, j, integer_output)
             values = col.astype(new).to_numpy(copy=True) if new != col.dtype else col.to_numpy(copy=True)
             fill = filled[rows, j]
-            if isinstance(new, pd.BooleanDtype) or pd.api.types.is_bool_dtype(new):
+            if new == object:
+                fill = np.array([bool(v) for v in fill >= 0.5], dtype=object)
+            elif isinstance(new, pd.BooleanDtype) or pd.api.types.is_bool_dtype(new):
                 fill = fill >= 0.5
             elif pd.api.types.is_integer_dtype(new):
                 fill = np.rint(fill).astype(np.int64)
@@ -318,6 +320,8 @@ class TableSchema:
             return dtype
         if pd.api.types.is_bool_dtype(dtype):
             return dtype if self.binary[j] else pd.Float64Dtype()
+        if pd.api.types.is_object_dtype(dtype) and self.binary[j] and _holds_bools(col):
+            return dtype
         if pd.api.types.is_integer_dtype(dtype) and (self.binary[j] or integer_output == "integer"):
             if isinstance(dtype, pd.api.extensions.ExtensionDtype):
                 return dtype
@@ -404,11 +408,18 @@ def _binary_columns(frame, binary_feature_mask, model_cols, to_model, positional
                 raise ValueError(f"binary column {names[c]!r} is not numeric or has no values")
     for c, j in to_model.items():
         col = frame.iloc[:, c]
-        if pd.api.types.is_bool_dtype(col.dtype):
+        if _holds_bools(col):
             binary[j] = True
         elif binary_feature_mask is None and pd.api.types.is_integer_dtype(col.dtype):
             binary[j] = bool(col.dropna().isin([0, 1]).all())
     return binary
+
+
+def _holds_bools(col: pd.Series) -> bool:
+    """A bool or nullable boolean column, or an object column of True/False with gaps (as ``df.mask`` leaves one)."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return True
+    return pd.api.types.is_object_dtype(col.dtype) and pd.api.types.infer_dtype(col, skipna=True) == "boolean"
 
 
 def _categorical_groups(categorical_column_map, names, to_model, ignored, positional, labels) -> dict:
