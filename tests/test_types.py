@@ -122,8 +122,12 @@ def test_autotune_takes_label_columns():
     space = SearchSpace(num_hidden_layers=1, hidden_dims=16, latent_dim=3, num_epochs=5, refit_loops=1,
                         epochs_per_loop=2, batch_size=64)
     result = autotune(space, ds, n_trials=1, device_preference="cpu", show_progress=False, seed=0)
-    imputed = result[0]
+    imputed, study = result[0], result[2]
     assert imputed.dtypes.to_dict() == holes.dtypes.to_dict() and not imputed.isna().any().any()
+    kwargs = study.best_trial.user_attrs["run_cissvae_kwargs"]
+    assert kwargs["categorical_column_map"] is None  # label columns are found again, not listed
+    again = run_cissvae(holes, clusters=np.zeros(len(holes), dtype=int), **kwargs)
+    pd.testing.assert_frame_equal(again if isinstance(again, pd.DataFrame) else again[0], imputed)
 
 
 # --------------------------------------------------------------------------- R's own tables

@@ -296,7 +296,8 @@ class ClusterDataset(Dataset):
             columns_ignore=[label(c) for c in ignored] or None,
             binary_feature_mask=[label(s.model_columns[j]) for j in np.flatnonzero(standalone)] or None,
             categorical_column_map={str(g): [label(s.model_columns[j]) for j in idx]
-                                    for g, idx in s.categorical.items()} or None,
+                                    for g, idx in s.categorical.items()
+                                    if int(s.model_columns[idx[0]]) not in s.labels} or None,
             val_seed=self.val_seed,
             imputable_matrix="<the dataset's imputable matrix>" if has_imputable else None,
         )
