@@ -32,7 +32,6 @@ def row_label(label) -> str:
 
 MAX_LEVELS = 50          # a text column with more distinct labels looks like an identifier
 MIN_IDENTIFIER_VALUES = 20  # ... as does one whose every one of at least this many values differs
-INTEGER_OUTPUTS = ("integer", "float")
 _DATE_KINDS = {"datetime64", "datetime", "date", "time", "timedelta64", "timedelta", "period"}
 
 
@@ -109,11 +108,11 @@ def encode_column(col: pd.Series, name, levels=None) -> np.ndarray:
     """
     if levels is None:
         return _numeric_column(col, name)[:, None]
-    text = not isinstance(col.dtype, pd.CategoricalDtype)
-    values = col.astype(object).where(col.notna(), None)
-    keys = values.map(lambda v: str(v) if v is not None else None) if text else values
+    keys = col.astype(object) if isinstance(col.dtype, pd.CategoricalDtype) else col.astype(str)
     codes = pd.Index(levels, dtype=object).get_indexer(pd.Index(keys, dtype=object))
-    unknown = (codes < 0) & col.notna().to_numpy()
+    missing = col.isna().to_numpy()
+    codes[missing] = -1
+    unknown = (codes < 0) & ~missing
     if unknown.any():
         i = np.flatnonzero(unknown)[0]
         raise ValueError(f"column {name!r} holds the label {col.iloc[i]!r} at row {row_label(col.index[i])}, "
