@@ -22,7 +22,7 @@ def settings(**kw):
 def test_weak_or_small_clusters_share_every_layer_and_clear_ones_get_private_layers():
     pooled = sizing.pooled_layer_orders(2)
     private = sizing.published_layer_orders(2)
-    decide = lambda *a, **k: sizing.auto_values(8000, 2, *a, **k)[0]  # noqa: E731
+    decide = lambda *a, **k: sizing.auto_values(8000, 30, 2, *a, **k)[0]  # noqa: E731
     sub = lambda v: {k: v[k] for k in pooled}  # noqa: E731
     assert sub(decide([8000], None, False)) == pooled
     assert sub(decide([4000, 4000], 0.30, False)) == pooled            # no clear structure
@@ -36,11 +36,35 @@ def test_weak_or_small_clusters_share_every_layer_and_clear_ones_get_private_lay
 @pytest.mark.parametrize("n_rows, batch, epochs, loop_epochs", [(178, 16, 334, 84), (1797, 112, 236, 59),
                                                                 (8000, 500, 250, 63), (10**6, 1024, 5, 5)])
 def test_training_budget_is_a_number_of_steps_whatever_the_table_size(n_rows, batch, epochs, loop_epochs):
-    values, why = sizing.auto_values(n_rows, 3, [n_rows], None, False)
+    values, why = sizing.auto_values(n_rows, 30, 3, [n_rows], None, False)
     assert (values["batch_size"], values["epochs"], values["epochs_per_loop"]) == (batch, max(10, epochs),
                                                                                    max(5, loop_epochs))
     assert values["max_loops"] == sizing.MAX_LOOPS and values["initial_lr"] == sizing.LEARNING_RATE
     assert why["batch_size"] == f"batch_size={batch}" and why["layer_order_enc"] == "one cluster: every layer shared"
+
+
+@pytest.mark.parametrize("n_columns, hidden, latent", [(3, [30, 24, 12], 2), (10, [100, 80, 40], 5),
+                                                       (13, [130, 104, 52], 6), (15, [150, 120, 60], 8),
+                                                       (30, [150, 120, 60], 15), (64, [150, 120, 60], 15)])
+def test_network_is_as_wide_as_the_table(n_columns, hidden, latent):
+    assert sizing.network_size(n_columns) == dict(hidden_dims=hidden, latent_dim=latent)
+    values, why = sizing.auto_values(500, n_columns, 3, [500], None, False)
+    assert (values["hidden_dims"], values["latent_dim"]) == (hidden, latent)
+    assert why["hidden_dims"] == f"hidden_dims={hidden}, latent_dim={latent} ({n_columns} columns)"
+    assert sizing.published_values(3)["hidden_dims"] == [150, 120, 60]
+
+
+def test_unset_widths_are_decided_and_published_mode_keeps_the_published_network():
+    data, _, _ = make_table()
+    base = {k: v for k, v in settings(n_clusters=1, epochs=2, max_loops=1).items()}
+    base.update(hidden_dims=None, latent_dim=None)
+    auto = fit_table(data, base)
+    assert auto.model.constructor_kwargs()["hidden_dims"] == [60, 48, 24]  # 6 columns: 6/15 of the widths
+    assert auto.model.constructor_kwargs()["latent_dim"] == 3
+    assert "hidden_dims=[60, 48, 24], latent_dim=3 (6 columns)" in auto.summary["decided"]
+    published = fit_table(data, dict(base, defaults="published"))
+    assert published.model.constructor_kwargs()["hidden_dims"] == [150, 120, 60]
+    assert published.model.constructor_kwargs()["latent_dim"] == 15
 
 
 def test_published_mode_trains_with_the_published_values(caplog):
@@ -49,7 +73,8 @@ def test_published_mode_trains_with_the_published_values(caplog):
         result = fit_table(data, settings(defaults="published", epochs=3, max_loops=1, print_dataset=True),
                            clusters=clusters)
     used = result.summary["settings"]
-    assert used == dict(batch_size=4000, epochs=3, epochs_per_loop=3, initial_lr=0.01, max_loops=1,
+    assert used == dict(hidden_dims=[16, 8], latent_dim=3, batch_size=4000, epochs=3, epochs_per_loop=3,
+                        initial_lr=0.01, max_loops=1,
                         layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2, latent_shared=False,
                         output_shared=False)
     assert result.history.lr.iloc[0] == 0.01
@@ -64,8 +89,8 @@ def test_auto_mode_decides_from_the_table_and_never_overrides_a_given_setting():
     assert used["initial_lr"] == sizing.LEARNING_RATE
     assert used["layer_order_enc"] == ["shared", "shared"] and used["latent_shared"] and used["output_shared"]
     assert used["epochs_per_loop"] == 125  # 1000 steps of the given batches of 32 rows (8 per epoch)
-    assert result.summary["decided"] == ("decided from the table (240 rows): epochs_per_loop=125 (1000 steps); "
-                                         "initial_lr=0.003; one cluster: every layer shared")
+    assert result.summary["decided"] == ("decided from the table (240 rows, 6 columns): epochs_per_loop=125 "
+                                         "(1000 steps); initial_lr=0.003; one cluster: every layer shared")
     everything = dict(batch_size=32, epochs=2, epochs_per_loop=2, initial_lr=0.01, max_loops=1,
                       layer_order_enc=["u", "s"], layer_order_dec=["s", "s"], latent_shared=True, output_shared=False)
     result = fit_table(data, settings(n_clusters=1, **everything))

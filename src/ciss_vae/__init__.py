@@ -7,6 +7,7 @@ from ciss_vae.dataset import ClusterDataset
 from ciss_vae.imputer import CISSVAEImputer
 from ciss_vae.losses import loss_function
 from ciss_vae.model import CISSVAE
+from ciss_vae.multiple import multiple_impute, stack_draws
 from ciss_vae.pipeline import run_cissvae
 from ciss_vae.plots import plot_vae_architecture
 from ciss_vae.pooling import PooledEstimate, pool
@@ -43,9 +44,11 @@ __all__ = [
     "get_imputed_df",
     "impute_and_refit_loop",
     "loss_function",
+    "multiple_impute",
     "plot_vae_architecture",
     "pool",
     "run_cissvae",
+    "stack_draws",
     "train_vae_initial",
     "train_vae_refit",
     "__version__",

@@ -23,6 +23,7 @@ its defects fixed:
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import logging
 import math
@@ -446,3 +447,27 @@ def fit(model, td: TrainingData, initial: Phase, refit: Phase | None, gens: Gene
     model.load_state_dict(result.state)
     model.set_final_lr(result.final_lr)
     return result
+
+
+def bootstrap_states(model, td: TrainingData, fill, phase: Phase, n_models: int, seed: int) -> list[dict]:
+    """Parameters of ``n_models`` refits of ``model``, each on a bootstrap resample of the rows.
+
+    Refit ``b`` starts from ``model``'s parameters (left untouched) and trains
+    ``phase.epochs`` epochs on ``n`` rows drawn with replacement from ``fill``,
+    scoring the same observed, non-validation cells as training does. Its
+    parameters reflect the uncertainty of the fit to this sample of rows; a
+    multiple imputation drawn from refit ``b`` is "proper" in Rubin's sense
+    (bootstrap-then-impute, Bartlett & Hughes 2020), up to the warm start.
+    Resample ``b`` and its training are seeded by ``(seed, b)``.
+    """
+    states = []
+    for b in range(n_models):
+        gens = Generators.from_seed(int(np.random.SeedSequence([int(seed), 104729, b]).generate_state(1)[0]),
+                                    fill.device)
+        rows = torch.randint(td.n_rows, (td.n_rows,), generator=gens.shuffle).to(fill.device)
+        sample = dataclasses.replace(td, data=td.data[rows], clusters=td.clusters[rows],
+                                     train_weight=td.train_weight[rows])
+        refit = copy.deepcopy(model)
+        run_epochs(refit, sample, fill[rows], sample.train_weight, phase, gens, History(), label="bootstrap", loop=b)
+        states.append(snapshot(refit))
+    return states

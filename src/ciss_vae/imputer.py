@@ -31,6 +31,7 @@ Behaviour of ``transform`` on unusual input (documented, tested):
 
 from __future__ import annotations
 
+import copy
 import logging
 from types import SimpleNamespace
 
@@ -60,14 +61,15 @@ from ciss_vae.engine import TrainingData, activate, predict_logits
 from ciss_vae.losses import ColumnKinds
 from ciss_vae.model import CISSVAE
 from ciss_vae.output import observed_range, output_values
-from ciss_vae.pipeline import RunResult, fit_table
+from ciss_vae.pipeline import RunResult, bootstrap_refits, fit_table
 from ciss_vae.schema import TableSchema, encode_column
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "ciss_vae.CISSVAEImputer"
-FORMAT_VERSION = 3
-_READS = (2, 3)  # version 2 (ciss_vae before the settings declaration) loads too
+FORMAT_VERSION = 4
+_READS = (2, 3, 4)  # 2: before the settings declaration; 2 and 3: no bootstrap refits (draws are improper)
+_BOOTSTRAP_KEY = "bootstrap.{}."
 _PARAMS = S.defaults(S.IMPUTER)
 
 
@@ -251,6 +253,8 @@ class CISSVAEImputer(_ImputerBase):
         else:
             self.cluster_assigner_ = result.clusterer
         self.residual_std_ = _residual_std(result.model, ds, result.fill)
+        refits = bootstrap_refits(result, self.run_settings(), self.bootstrap_models) if self.bootstrap_models else []
+        self.bootstrap_states_ = [{k: v.cpu() for k, v in state.items()} for state in refits]
         self.model_ = result.model.cpu().eval()
         self.training_history_ = result.history
         self.fit_summary_ = result.summary
@@ -331,11 +335,11 @@ class CISSVAEImputer(_ImputerBase):
         seq = np.random.SeedSequence([int(self.seed_), 7919, int(i)])
         gen = torch.Generator().manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0]) >> 1)
         mask = torch.as_tensor(rows.missing)
-        self.model_.eval()
+        model = self._draw_model(i)
         x = fill
         z = None
         for _ in range(3):  # a few stochastic passes: the draw's inputs come from the draw itself
-            logits, _, _ = self.model_(x, rows.clusters, deterministic=False, generator=gen)
+            logits, _, _ = model(x, rows.clusters, deterministic=False, generator=gen)
             z = logits.double()
             cont = torch.as_tensor(s.continuous)
             noise = torch.randn(z.shape, generator=gen, dtype=torch.float64) * torch.as_tensor(self.residual_std_)
@@ -357,6 +361,14 @@ class CISSVAEImputer(_ImputerBase):
         standalone = s.binary & ~s.dummy
         values[:, standalone] = sample.numpy()[:, standalone]
         return values
+
+    def _draw_model(self, i):
+        """The model of draw ``i``: bootstrap refit ``i`` (in turn when there are fewer), or the fitted model."""
+        if not self.bootstrap_states_:
+            return self.model_.eval()
+        model = copy.deepcopy(self.model_)
+        model.load_state_dict(self.bootstrap_states_[i % len(self.bootstrap_states_)])
+        return model.eval()
 
     def _value_range(self):
         """The training data's observed range per model column when ``clip_to_observed``, else None."""
@@ -400,7 +412,7 @@ class CISSVAEImputer(_ImputerBase):
                         observed_min=[persistence.finite_or_none(v) for v in self.observed_min_],
                         observed_max=[persistence.finite_or_none(v) for v in self.observed_max_],
                         cluster_names=plain(list(self.cluster_names_), "cluster labels"),
-                        n_clusters=int(self.n_clusters_),
+                        n_clusters=int(self.n_clusters_), bootstrap_models=len(self.bootstrap_states_),
                         fit_summary=plain(getattr(self, "fit_summary_", None) or {}, "the fit summary")),
             clusters=self.cluster_assigner_.to_state(),
         )
@@ -412,13 +424,21 @@ class CISSVAEImputer(_ImputerBase):
         imp = cls(**params)
         m = state["model"]
         model = CISSVAE(**m["constructor"])
+        n_boot = int(state["fitted"].get("bootstrap_models", 0))
+        boot = [{k[len(_BOOTSTRAP_KEY.format(b)):]: v for k, v in weights.items() if k.startswith(_BOOTSTRAP_KEY.format(b))}
+                for b in range(n_boot)]
+        weights = {k: v for k, v in weights.items() if not k.startswith("bootstrap.")}
         try:
+            model.load_state_dict(weights, strict=True)
+            for state_b in boot:
+                model.load_state_dict(state_b, strict=True)  # checks each refit fits the architecture
             model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
             raise ValueError(f"the weights do not fit the saved architecture: {exc}") from exc
         if m.get("final_lr") is not None:
             model.set_final_lr(m["final_lr"])
         imp.model_ = model.eval()
+        imp.bootstrap_states_ = boot
         sd = state["schema"]
         names = list(sd["names"])
         imp.schema_ = TableSchema(
@@ -449,7 +469,11 @@ class CISSVAEImputer(_ImputerBase):
 
     def save(self, path) -> None:
         """Write ``model.json`` and ``weights.pt`` into the directory ``path`` (no pickle)."""
-        persistence.save(path, FORMAT, FORMAT_VERSION, self.to_state(), self.model_.state_dict())
+        state = self.to_state()
+        weights = dict(self.model_.state_dict())
+        for b, refit in enumerate(self.bootstrap_states_):
+            weights.update({_BOOTSTRAP_KEY.format(b) + k: v for k, v in refit.items()})
+        persistence.save(path, FORMAT, FORMAT_VERSION, state, weights)
 
     @classmethod
     def load(cls, path) -> "CISSVAEImputer":

@@ -24,7 +24,7 @@ from ciss_vae import settings as S
 from ciss_vae import sizing
 from ciss_vae.clustering import MissingnessClusterer, cluster_on_missing_prop
 from ciss_vae.dataset import ClusterDataset
-from ciss_vae.engine import Generators, Phase, TrainingData, fit, predict_logits, resolve_device
+from ciss_vae.engine import Generators, Phase, TrainingData, bootstrap_states, fit, predict_logits, resolve_device
 from ciss_vae.model import CISSVAE
 from ciss_vae.output import imputed_frame
 from ciss_vae.progress import TrainingProgress, epoch_logger, reporting
@@ -146,7 +146,8 @@ def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_
     error)`` is called with the initial model's validation error (step 0) and
     after every refit loop.
     """
-    s, decided = sizing.resolve(s, n_rows=len(dataset), cluster_sizes=np.bincount(dataset.cluster_labels.numpy()))
+    s, decided = sizing.resolve(s, n_rows=len(dataset), n_columns=dataset.n_features,
+                                cluster_sizes=np.bincount(dataset.cluster_labels.numpy()))
     model = build_model(dataset, seed, device, **{k: s[k] for k in ARCHITECTURE})
     td = TrainingData.from_dataset(dataset, device)
     initial, refit = phases(s)
@@ -162,9 +163,25 @@ def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_
     return RunResult(imputed, model, dataset, result.fill.cpu(), result.history.frame(), summary)
 
 
+def bootstrap_refits(result: RunResult, s: dict, n_models: int) -> list[dict]:
+    """Parameters of ``n_models`` bootstrap refits of ``result.model`` (see :func:`~ciss_vae.engine.bootstrap_states`).
+
+    Each refit trains one refit loop's budget (``epochs_per_loop`` as decided
+    for the run) at the run's initial learning rate, from the selected model.
+    """
+    s = {**s, **result.summary["settings"]}
+    _, loop = phases(s)
+    phase = Phase(loop.epochs, s["initial_lr"], loop.decay_factor, loop.beta, loop.weight_decay, loop.batch_size,
+                  loop.precision)
+    device = next(result.model.parameters()).device
+    td = TrainingData.from_dataset(result.dataset, device)
+    return bootstrap_states(result.model, td, result.fill.to(device), phase, n_models, result.summary["seed"])
+
+
 def check_architecture(s: dict) -> None:
     """Raise before any work when the layer orders given do not fit ``hidden_dims``."""
-    unset = sizing.published_layer_orders(len(s["hidden_dims"]))  # either mode's orders have this length
+    widths = sizing.PUBLISHED_HIDDEN if s["hidden_dims"] is None else s["hidden_dims"]  # decided: as many layers
+    unset = dict(sizing.published_layer_orders(len(widths)), hidden_dims=widths, latent_dim=sizing.PUBLISHED_LATENT)
     arch = {k: unset[k] if s[k] is None else s[k] for k in ARCHITECTURE}
     with torch.device("meta"):
         CISSVAE(input_dim=1, num_clusters=1, **arch)
@@ -189,7 +206,7 @@ def fit_table(data, s: dict, *, clusters=None, imputable=None, proportions=None)
                                             val_seed=seed if s["val_seed"] is None else s["val_seed"])
         if s["print_dataset"]:
             logger.info("%r", dataset)
-        s, decided = sizing.resolve(s, n_rows=len(X), cluster_sizes=np.bincount(dataset.cluster_labels.numpy()),
+        s, decided = sizing.resolve(s, n_rows=len(X), n_columns=dataset.n_features, cluster_sizes=np.bincount(dataset.cluster_labels.numpy()),
                                     silhouette=silhouette, clusters_given=clusterer is None and proportions is None)
         with TrainingProgress(s["epochs"], s["epochs_per_loop"], s["max_loops"], enabled=s["show_progress"],
                               on_epoch=epoch_logger() if s["verbose"] else None) as progress:
@@ -217,8 +234,8 @@ def run_cissvae(
     seed=42,
     missingness_proportion_matrix=None,
     scale_features=False,
-    hidden_dims=(150, 120, 60),
-    latent_dim=15,
+    hidden_dims=None,
+    latent_dim=None,
     layer_order_enc=None,
     layer_order_dec=None,
     latent_shared=None,

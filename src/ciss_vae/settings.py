@@ -90,8 +90,6 @@ def flag(name, value):
     return bool(value)
 
 
-
-
 def seed(name, value):
     if value is not None and (isinstance(value, bool) or not isinstance(value, Integral) or value < 0):
         _fail(name, "a non-negative integer or None", value)
@@ -282,10 +280,12 @@ SETTINGS: tuple[Setting, ...] = (
             "draws a seed (logged).", "run", _faces(*_ALL, AUTOTUNE, CLUSTERING),
             cli=dict(type=int, metavar="N")),
     # --- the network
-    Setting("hidden_dims", (150, 120, 60), widths, "list of int, default=[150, 120, 60]",
-            "Encoder widths; the decoder uses them reversed.", "model", _faces(*_ALL, **{SEARCH: (None, [64, 512])}),
-            cli=dict(kind="ints", metavar="W1,W2,...")),
-    Setting("latent_dim", 15, integer(1), "int, default=15", "Size of the latent code.", "model",
+    Setting("hidden_dims", None, optional(widths), "list of int, optional",
+            "Encoder widths; the decoder uses them reversed." + _SIZED + " ([150, 120, 60]; from the table: "
+            "scaled down for tables of fewer than 30 columns).", "model",
+            _faces(*_ALL, **{SEARCH: (None, [64, 512])}), cli=dict(kind="ints", metavar="W1,W2,...")),
+    Setting("latent_dim", None, integer(1, optional=True), "int, optional", "Size of the latent code." + _SIZED +
+            " (15; from the table: scaled down as ``hidden_dims``).", "model",
             _faces(*_ALL, **{SEARCH: (None, [10, 100])}), cli=dict(type=int, metavar="N")),
     Setting("layer_order_enc", None, optional(layer_words), "list of str, optional",
             "'shared' or 'unshared' (or 's'/'u') per encoder layer; one entry per hidden layer." + _SIZED +
@@ -393,6 +393,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Keep every continuous imputation within the range of its column's observed values (as R mice's "
             "``squeeze``). The published implementation does not clip.", "output", _faces(*_ALL),
             cli=dict(kind="bool")),
+    Setting("bootstrap_models", 5, integer(0), "int, default=5",
+            "Bootstrap refits kept for multiple imputation: after the fit, the selected model is trained one "
+            "refit loop's budget further on each of this many bootstrap resamples of the rows, and draw ``i`` of "
+            "``transform(X, n_draws=m)`` comes from refit ``i`` (in turn when ``m`` is larger), so the spread of "
+            "the draws includes the model's uncertainty (proper imputation). 0 keeps none: draws then come from "
+            "the one fitted model and hold only its noise (improper; intervals too narrow). Costs one refit "
+            "loop per model at fit time.", "output", _faces(IMPUTER, **{CLI: (None, 0)}),
+            why="the command line writes one imputed table, which needs no draws; give --bootstrap-models N "
+                "with --save-model to draw from the saved model.",
+            cli=dict(type=int, metavar="N")),
     Setting("transform_max_iter", 10, integer(1), "int, default=10",
             "Most imputation passes in ``transform`` (fill <- model(fill), as the refit loop does).", "output",
             _faces(IMPUTER)),

@@ -20,6 +20,19 @@ The rules, each measured in ``benchmarks/defaults_ablation.py`` (see
   reading of a silhouette of 0.5 or more: "a reasonable structure") and every
   cluster has at least ``MIN_CLUSTER_ROWS`` rows; otherwise every layer is
   shared (one pooled network; the clusters still shape the hold-out).
+* **A network as wide as the table.** The published widths (150-120-60, a
+  latent code of 15) were chosen for the 30-column example cohort. A table of
+  ``d`` model columns gets the hidden widths scaled by ``d / FULL_WIDTH_COLUMNS``
+  and the latent size by ``d / FULL_LATENT_COLUMNS`` when those are below 1 (at
+  least ``MIN_WIDTH`` units per layer and ``MIN_LATENT`` latent dimensions);
+  wider tables keep the published network. An oversized network copies its
+  inputs through instead of learning how the columns relate: on a
+  three-column regression table (x 40 % missing at random, 60 repetitions)
+  the published network's multiple imputations put the slope of y on x at
+  0.35 for a true 0.5 (95 % intervals covered it 48 % of the time); with
+  30-24-12 and a latent code of 2, at 0.495 (97 % coverage in 30 repetitions),
+  while wine and diabetes (10 and 13 columns) moved by +0.7 % in
+  standardised RMSE over 24 cells (3 seeds; within the seeds' spread).
 * **A budget of optimiser steps instead of epochs.** The published batch of
   4,000 rows is the whole table for most tables, one step per epoch. Batches of
   about a sixteenth of the table (``MIN_BATCH`` .. ``MAX_BATCH`` rows),
@@ -46,7 +59,21 @@ INITIAL_STEPS = 4000
 LOOP_STEPS = 1000
 MAX_LOOPS = 5
 LEARNING_RATE = 0.003
+PUBLISHED_HIDDEN = (150, 120, 60)
+PUBLISHED_LATENT = 15
+FULL_WIDTH_COLUMNS = 15
+FULL_LATENT_COLUMNS = 30
+MIN_WIDTH = 8
+MIN_LATENT = 2
 MODES = ("auto", "published")
+
+
+def network_size(n_columns: int) -> dict:
+    """Hidden widths and latent size for a table of ``n_columns`` model columns (see the module notes)."""
+    wide = min(1.0, n_columns / FULL_WIDTH_COLUMNS)
+    deep = min(1.0, n_columns / FULL_LATENT_COLUMNS)
+    return dict(hidden_dims=[max(MIN_WIDTH, round(w * wide)) for w in PUBLISHED_HIDDEN],
+                latent_dim=max(MIN_LATENT, round(PUBLISHED_LATENT * deep)))
 
 
 def published_layer_orders(n_layers: int) -> dict:
@@ -68,18 +95,21 @@ def clear_clusters(cluster_sizes, silhouette) -> bool:
             and int(sizes.min()) >= MIN_CLUSTER_ROWS)
 
 
-def auto_values(n_rows: int, n_layers: int, cluster_sizes, silhouette, clusters_given: bool,
+def auto_values(n_rows: int, n_columns: int, n_layers: int, cluster_sizes, silhouette, clusters_given: bool,
                 batch_size: int | None = None) -> tuple[dict, dict]:
     """The table-sized value of every sized setting, and per setting a few words on why.
 
     The step budgets are counted in batches of ``batch_size`` when the caller gave one.
     """
+    net = network_size(n_columns)
     batch = batch_size or int(min(MAX_BATCH, max(MIN_BATCH, n_rows // BATCHES_PER_EPOCH)))
     per_epoch = math.ceil(n_rows / batch)
     values = dict(batch_size=batch, epochs=max(10, math.ceil(INITIAL_STEPS / per_epoch)),
                   epochs_per_loop=max(5, math.ceil(LOOP_STEPS / per_epoch)), initial_lr=LEARNING_RATE,
-                  max_loops=MAX_LOOPS)
-    why = dict(batch_size=f"batch_size={batch}", epochs=f"epochs={values['epochs']} ({INITIAL_STEPS} steps)",
+                  max_loops=MAX_LOOPS, **net)
+    why = dict(hidden_dims=f"hidden_dims={net['hidden_dims']}, latent_dim={net['latent_dim']} ({n_columns} columns)",
+               latent_dim=f"hidden_dims={net['hidden_dims']}, latent_dim={net['latent_dim']} ({n_columns} columns)",
+               batch_size=f"batch_size={batch}", epochs=f"epochs={values['epochs']} ({INITIAL_STEPS} steps)",
                epochs_per_loop=f"epochs_per_loop={values['epochs_per_loop']} ({LOOP_STEPS} steps)",
                initial_lr=f"initial_lr={LEARNING_RATE:g}", max_loops=f"max_loops={MAX_LOOPS}")
     k = len(cluster_sizes)
@@ -102,15 +132,15 @@ def auto_values(n_rows: int, n_layers: int, cluster_sizes, silhouette, clusters_
 
 def published_values(n_layers: int) -> dict:
     """The published implementation's value of every sized setting."""
-    return dict(batch_size=4000, epochs=500, epochs_per_loop=None, initial_lr=0.01, max_loops=100,
-                **published_layer_orders(n_layers))
+    return dict(hidden_dims=list(PUBLISHED_HIDDEN), latent_dim=PUBLISHED_LATENT, batch_size=4000, epochs=500,
+                epochs_per_loop=None, initial_lr=0.01, max_loops=100, **published_layer_orders(n_layers))
 
 
 SIZED = tuple(published_values(1))
 LAYERS = ("layer_order_enc", "layer_order_dec", "latent_shared", "output_shared")
 
 
-def resolve(s: dict, *, n_rows: int, cluster_sizes, silhouette=None,
+def resolve(s: dict, *, n_rows: int, n_columns: int, cluster_sizes, silhouette=None,
             clusters_given: bool = False) -> tuple[dict, str | None]:
     """``s`` with every sized setting that is None decided (``s["defaults"]`` says how), and what was done.
 
@@ -121,13 +151,15 @@ def resolve(s: dict, *, n_rows: int, cluster_sizes, silhouette=None,
     unset = [k for k in SIZED if s[k] is None]
     if not unset:
         return s, None
-    n_layers = len(s["hidden_dims"])
+    n_layers = len(PUBLISHED_HIDDEN if s["hidden_dims"] is None else s["hidden_dims"])
     if s["defaults"] == "published":
         values = published_values(n_layers)
         text = f"published defaults for {', '.join(unset)}"
     else:
-        values, why = auto_values(n_rows, n_layers, cluster_sizes, silhouette, clusters_given, s.get("batch_size"))
-        text = f"decided from the table ({n_rows} rows): " + "; ".join(dict.fromkeys(why[k] for k in unset))
+        values, why = auto_values(n_rows, n_columns, n_layers, cluster_sizes, silhouette, clusters_given,
+                                  s.get("batch_size"))
+        text = (f"decided from the table ({n_rows} rows, {n_columns} columns): "
+                + "; ".join(dict.fromkeys(why[k] for k in unset)))
     logger.info("%s", text)
     out = dict(s, **{k: values[k] for k in unset})
     if "epochs_per_loop" in unset and out["epochs_per_loop"] is None:
