@@ -26,6 +26,7 @@ interval and its mean width.
 
     python benchmarks/mi_coverage.py --reps 200 --jobs 2 --settings small
     python benchmarks/mi_coverage.py --reps 30 --scenarios slope_n200 --settings default
+    python benchmarks/mi_coverage.py --from-csv benchmarks/results/mi_coverage_default_40reps.csv
 """
 
 from __future__ import annotations
@@ -224,6 +225,15 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def markdown(table: pd.DataFrame) -> str:
+    head = ["scenario", "method", "reps", "bias", "emp. SE", "mean pooled SE", "coverage", "CI width", "s per fit"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in table.itertuples(index=False):
+        lines.append(f"| {r.scenario} | {r.method} | {r.reps} | {r.bias:+.3f} | {r.emp_se:.3f} | {r.mean_se:.3f} | "
+                     f"{r.coverage:.3f} | {r.width:.3f} | {r.seconds_per_fit:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenarios", nargs="+", default=list(TRUTH), choices=list(TRUTH))
@@ -233,7 +243,11 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--no-r", action="store_true", help="skip R's mice")
     p.add_argument("--csv", help="write every repetition's result here")
+    p.add_argument("--from-csv", help="only summarise a table written by --csv")
     args = p.parse_args(argv)
+    if args.from_csv:
+        print(markdown(summarise(pd.read_csv(args.from_csv))))
+        return
     t0 = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(args.jobs) as pool_:
@@ -253,17 +267,8 @@ def main(argv=None):
     df = pd.DataFrame(rows)
     if args.csv:
         df.to_csv(args.csv, index=False)
-    table = summarise(df)
-    print(table.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else table.to_string(index=False))
+    print(markdown(summarise(df)))
     print(f"\nwall time {time.perf_counter() - t0:.0f} s; reps {args.reps}, m {args.m}, settings {args.settings}")
-
-
-def _has_tabulate():
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

@@ -59,8 +59,8 @@ def test_a_missing_shared_file_fails_under_ci_and_skips_elsewhere(monkeypatch):
 def test_docstring_examples_of_the_faces_run():
     import doctest
 
-    from ciss_vae import imputer, pipeline, stepwise
+    from ciss_vae import imputer, multiple, pipeline, stepwise
 
-    for module in (pipeline, imputer, stepwise):
+    for module in (pipeline, imputer, stepwise, multiple):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0, module.__name__

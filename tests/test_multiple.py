@@ -78,3 +78,17 @@ def test_stack_draws_is_micess_long_format():
     assert stack_draws(draws)[".imp"].min() == 1
     with pytest.raises(ValueError, match="other columns or rows"):
         stack_draws([df, df.iloc[:10]])
+
+
+def test_command_line_keeps_refits_only_when_asked(tmp_path, capsys):
+    from ciss_vae.cli import main
+
+    table(n=120).drop(columns="grp").to_csv(tmp_path / "in.csv", index=False)
+    fast = ["--epochs", "5", "--max-loops", "1", "--hidden-dims", "8", "--latent-dim", "2"]
+    assert main(["impute", str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"), *fast,
+                 "--save-model", str(tmp_path / "plain")]) == 0
+    assert main(["impute", str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"), *fast,
+                 "--bootstrap-models", "2", "--save-model", str(tmp_path / "mi")]) == 0
+    capsys.readouterr()
+    assert CISSVAEImputer.load(tmp_path / "plain").bootstrap_states_ == []
+    assert len(CISSVAEImputer.load(tmp_path / "mi").bootstrap_states_) == 2

@@ -272,7 +272,8 @@ def hide_cells(x, units, rate: float, value: float, generator):
 
 
 def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Generators, history: History, *,
-               label: str, loop, validate_every: int = 0, patience: int | None = None, on_epoch=None):
+               label: str, loop, validate_every: int = 0, patience: int | None = None, on_epoch=None,
+               validate_on=None):
     """Train up to ``phase.epochs`` epochs on ``fill`` with cell weights ``weight``.
 
     A fresh Adam (coupled L2 ``weight_decay``) starts at ``phase.lr``, decayed by
@@ -281,7 +282,9 @@ def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Genera
     validated state is returned as ``(error, state)``; with ``patience``, the
     phase ends once that many validations in a row do not beat its best.
     Returns the learning rate reached and that pair (``(inf, None)`` without
-    validation).
+    validation). ``validate_on`` = ``(td, fill)`` validates on another table
+    than the one trained on (a bootstrap resample is validated on the
+    original rows' held-out cells).
     """
     opt = make_adam(model, phase.lr, phase.weight_decay)
     units = td.column_units() if phase.input_dropout else None
@@ -320,7 +323,7 @@ def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Genera
             )
         last = e == phase.epochs - 1
         if validate_every and ((e + 1) % validate_every == 0 or last):
-            row.update(validate(model, td, fill))
+            row.update(validate(model, *(validate_on or (td, fill))))
             stale += 1
             if row["imputation_error"] < best[0]:
                 best, stale = (row["imputation_error"], snapshot(model)), 0
@@ -449,16 +452,22 @@ def fit(model, td: TrainingData, initial: Phase, refit: Phase | None, gens: Gene
     return result
 
 
-def bootstrap_states(model, td: TrainingData, fill, phase: Phase, n_models: int, seed: int) -> list[dict]:
+def bootstrap_states(model, td: TrainingData, fill, phase: Phase, n_models: int, seed: int, *,
+                     validate_every: int, patience: int | None) -> list[dict]:
     """Parameters of ``n_models`` refits of ``model``, each on a bootstrap resample of the rows.
 
     Refit ``b`` starts from ``model``'s parameters (left untouched) and trains
-    ``phase.epochs`` epochs on ``n`` rows drawn with replacement from ``fill``,
-    scoring the same observed, non-validation cells as training does. Its
-    parameters reflect the uncertainty of the fit to this sample of rows; a
-    multiple imputation drawn from refit ``b`` is "proper" in Rubin's sense
-    (bootstrap-then-impute, Bartlett & Hughes 2020), up to the warm start.
-    Resample ``b`` and its training are seeded by ``(seed, b)``.
+    up to ``phase.epochs`` epochs on ``n`` rows drawn with replacement from
+    ``fill``, scoring the same observed, non-validation cells as training does,
+    and is selected as the fit was: the state with the lowest error on the
+    held-out validation cells of the original rows (validated every
+    ``validate_every`` epochs; ``patience`` validations without improvement end
+    it). Without that selection every refit would drift the same way, past the
+    selected model, and bias the draws. Its parameters reflect the uncertainty
+    of the fit to this sample of rows; a multiple imputation drawn from refit
+    ``b`` is "proper" in Rubin's sense (bootstrap-then-impute, Bartlett &
+    Hughes 2020), up to the warm start. Resample ``b`` and its training are
+    seeded by ``(seed, b)``.
     """
     states = []
     for b in range(n_models):
@@ -468,6 +477,8 @@ def bootstrap_states(model, td: TrainingData, fill, phase: Phase, n_models: int,
         sample = dataclasses.replace(td, data=td.data[rows], clusters=td.clusters[rows],
                                      train_weight=td.train_weight[rows])
         refit = copy.deepcopy(model)
-        run_epochs(refit, sample, fill[rows], sample.train_weight, phase, gens, History(), label="bootstrap", loop=b)
-        states.append(snapshot(refit))
+        _, (_, best) = run_epochs(refit, sample, fill[rows], sample.train_weight, phase, gens, History(),
+                                  label="bootstrap", loop=b, validate_every=validate_every, patience=patience,
+                                  validate_on=(td, fill))
+        states.append(best if best is not None else snapshot(refit))
     return states

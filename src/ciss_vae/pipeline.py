@@ -166,8 +166,9 @@ def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_
 def bootstrap_refits(result: RunResult, s: dict, n_models: int) -> list[dict]:
     """Parameters of ``n_models`` bootstrap refits of ``result.model`` (see :func:`~ciss_vae.engine.bootstrap_states`).
 
-    Each refit trains one refit loop's budget (``epochs_per_loop`` as decided
-    for the run) at the run's initial learning rate, from the selected model.
+    Each refit trains up to one refit loop's budget (``epochs_per_loop`` as
+    decided for the run) at the run's initial learning rate, from the selected
+    model, and keeps its best validated state.
     """
     s = {**s, **result.summary["settings"]}
     _, loop = phases(s)
@@ -175,7 +176,8 @@ def bootstrap_refits(result: RunResult, s: dict, n_models: int) -> list[dict]:
                   loop.precision)
     device = next(result.model.parameters()).device
     td = TrainingData.from_dataset(result.dataset, device)
-    return bootstrap_states(result.model, td, result.fill.to(device), phase, n_models, result.summary["seed"])
+    return bootstrap_states(result.model, td, result.fill.to(device), phase, n_models, result.summary["seed"],
+                            validate_every=max(1, s["validate_every"]), patience=s["n_iter_no_change"])
 
 
 def check_architecture(s: dict) -> None:

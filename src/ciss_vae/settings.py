@@ -553,8 +553,9 @@ def add_flags(parser, names, *, suffix: str = "") -> None:
         help_text = spec.pop("help", None) or s.help.split(". ")[0].rstrip(".")
         if s.default is None and s.name in SIZED:
             help_text += " (default: decided from the table; see --defaults)"
-        elif s.default is not None and kind != "store_true":
-            shown = ",".join(map(str, s.default)) if isinstance(s.default, (list, tuple)) else s.default
+        elif s.default_in(CLI) is not None and kind != "store_true":
+            default = s.default_in(CLI)
+            shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
             help_text += f" (default {shown})"
         kwargs = dict(_KINDS.get(kind, {}), **spec)
         if kind == "store_true":

@@ -42,6 +42,9 @@ def given(args, face: str = S.CLI) -> dict:
         out[s.name] = _CONVERT.get(s.cli.get("kind"), lambda v: v)(value)
     if getattr(args, "no_early_stop", False):
         out["n_iter_no_change"] = None
+    for s in S.of(face):  # a default of the command line's own (bootstrap_models=0) applies when not given
+        if s.name not in out and s.name in vars(args) and s.differs_in(face):
+            out[s.name] = s.default_in(face)
     return out
 
 
