@@ -24,9 +24,11 @@ Behaviour of ``transform`` on unusual input (documented, tested):
   array with another number of columns raises ``ValueError``;
 * a column of another numeric dtype (int, float32, nullable, bool) is read as
   numbers, and the output keeps the input's dtype where it can hold the
-  imputed values (as in ``run_cissvae``); a non-numeric column raises
-  ``TypeError``; infinite values raise ``ValueError``; a binary column with a
-  value other than 0/1 raises ``ValueError``.
+  imputed values (as in ``run_cissvae``); a label column (category, text) must
+  hold labels seen in fit (``ValueError`` naming the label otherwise); text in
+  a column that was numeric in fit raises ``TypeError``; infinite values
+  raise ``ValueError``; a binary column with a value other than 0/1 raises
+  ``ValueError``.
 """
 
 from __future__ import annotations
@@ -92,11 +94,13 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             None: one deterministic imputation (the model's prediction after
             ``transform_max_iter`` passes at most, stopping once no cell moves
             by more than ``transform_tol`` standardised units). An int ``m``:
-            a list of ``m`` completed tables drawn from the model for multiple
-            imputation (latent sample, observation noise with the residual std
-            of each continuous column measured on the validation cells at fit
+            a list of ``m`` completed tables drawn for multiple imputation:
+            draw ``i`` comes from bootstrap refit ``i`` of the model (see
+            ``bootstrap_models``; the fitted model itself when there are none),
+            with a latent sample, observation noise with the residual std of
+            each continuous column measured on the validation cells at fit
             time, Bernoulli draws for binary and categorical draws for one-hot
-            columns); draw ``i`` is seeded by ``(seed, i)``, so it is
+            and label columns; draw ``i`` is seeded by ``(seed, i)``, so it is
             reproducible and independent of the global RNG.
 
         Returns
@@ -162,6 +166,9 @@ class CISSVAEImputer(_ImputerBase):
     observed_min_, observed_max_ : ndarray
         Range of the observed training values of each model column (the
         bounds of ``clip_to_observed``; NaN for a column with none).
+    bootstrap_states_ : list of dict
+        Parameters of the ``bootstrap_models`` refits the draws come from
+        (empty with ``bootstrap_models=0``).
     residual_std_ : ndarray
         Per model column, residual std (standardised units) of the model on
         the validation cells (continuous columns; 0 for binary ones); the
