@@ -71,7 +71,7 @@ logger = logging.getLogger(__name__)
 FORMAT = "ciss_vae.CISSVAEImputer"
 FORMAT_VERSION = 4
 _READS = (2, 3, 4)  # 2: before the settings declaration; 2 and 3: no bootstrap refits (draws are improper)
-_BOOTSTRAP_KEY = "bootstrap.{}."
+_BOOTSTRAP = "bootstrap."  # weights of refit b are saved as "bootstrap.<b>.<name>"
 _PARAMS = S.defaults(S.IMPUTER)
 
 
@@ -431,14 +431,12 @@ class CISSVAEImputer(_ImputerBase):
         imp = cls(**params)
         m = state["model"]
         model = CISSVAE(**m["constructor"])
-        n_boot = int(state["fitted"].get("bootstrap_models", 0))
-        boot = [{k[len(_BOOTSTRAP_KEY.format(b)):]: v for k, v in weights.items() if k.startswith(_BOOTSTRAP_KEY.format(b))}
-                for b in range(n_boot)]
-        weights = {k: v for k, v in weights.items() if not k.startswith("bootstrap.")}
+        prefixes = [f"{_BOOTSTRAP}{b}." for b in range(int(state["fitted"].get("bootstrap_models", 0)))]
+        boot = [{k[len(p):]: v for k, v in weights.items() if k.startswith(p)} for p in prefixes]
+        weights = {k: v for k, v in weights.items() if not k.startswith(_BOOTSTRAP)}
         try:
-            model.load_state_dict(weights, strict=True)
-            for state_b in boot:
-                model.load_state_dict(state_b, strict=True)  # checks each refit fits the architecture
+            for refit in boot:  # each refit must fit the architecture too
+                model.load_state_dict(refit, strict=True)
             model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
             raise ValueError(f"the weights do not fit the saved architecture: {exc}") from exc
@@ -479,7 +477,7 @@ class CISSVAEImputer(_ImputerBase):
         state = self.to_state()
         weights = dict(self.model_.state_dict())
         for b, refit in enumerate(self.bootstrap_states_):
-            weights.update({_BOOTSTRAP_KEY.format(b) + k: v for k, v in refit.items()})
+            weights.update({f"{_BOOTSTRAP}{b}.{k}": v for k, v in refit.items()})
         persistence.save(path, FORMAT, FORMAT_VERSION, state, weights)
 
     @classmethod

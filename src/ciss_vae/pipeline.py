@@ -14,7 +14,7 @@ line. :func:`train_on_dataset` (from a built dataset on) is shared with
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -171,9 +171,7 @@ def bootstrap_refits(result: RunResult, s: dict, n_models: int) -> list[dict]:
     model, and keeps its best validated state.
     """
     s = {**s, **result.summary["settings"]}
-    _, loop = phases(s)
-    phase = Phase(loop.epochs, s["initial_lr"], loop.decay_factor, loop.beta, loop.weight_decay, loop.batch_size,
-                  loop.precision)
+    phase = replace(phases(s)[1], lr=s["initial_lr"])
     device = next(result.model.parameters()).device
     td = TrainingData.from_dataset(result.dataset, device)
     return bootstrap_states(result.model, td, result.fill.to(device), phase, n_models, result.summary["seed"],
@@ -208,8 +206,8 @@ def fit_table(data, s: dict, *, clusters=None, imputable=None, proportions=None)
                                             val_seed=seed if s["val_seed"] is None else s["val_seed"])
         if s["print_dataset"]:
             logger.info("%r", dataset)
-        s, decided = sizing.resolve(s, n_rows=len(X), n_columns=dataset.n_features, cluster_sizes=np.bincount(dataset.cluster_labels.numpy()),
-                                    silhouette=silhouette, clusters_given=clusterer is None and proportions is None)
+        s, decided = sizing.resolve(s, n_rows=len(X), n_columns=dataset.n_features,
+                                    cluster_sizes=np.bincount(dataset.cluster_labels.numpy()), silhouette=silhouette, clusters_given=clusterer is None and proportions is None)
         with TrainingProgress(s["epochs"], s["epochs_per_loop"], s["max_loops"], enabled=s["show_progress"],
                               on_epoch=epoch_logger() if s["verbose"] else None) as progress:
             result = train_on_dataset(dataset, s, seed=seed, device=device, on_epoch=progress.on_epoch)

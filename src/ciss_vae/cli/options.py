@@ -43,7 +43,7 @@ def given(args, face: str = S.CLI) -> dict:
     if getattr(args, "no_early_stop", False):
         out["n_iter_no_change"] = None
     for s in S.of(face):  # a default of the command line's own (bootstrap_models=0) applies when not given
-        if s.name not in out and s.name in vars(args) and s.differs_in(face):
+        if s.name not in out and s.name in vars(args) and s.default_in(face) != s.default:
             out[s.name] = s.default_in(face)
     return out
 
