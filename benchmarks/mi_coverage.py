@@ -32,6 +32,7 @@ interval and its mean width.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import subprocess
 import sys
@@ -177,7 +178,7 @@ def r_mice(scenario, tables, m, method):
 
 def ciss_vae_rep(args):
     """CISS-VAE (proper and improper draws) and complete cases on one repetition."""
-    scenario, rep, m, settings = args
+    scenario, rep, m, settings, extra = args
     import torch
 
     torch.set_num_threads(1)
@@ -185,7 +186,7 @@ def ciss_vae_rep(args):
 
     _, holes = simulate(scenario, rep)
     rows = []
-    kwargs = dict(SMALL if settings == "small" else {}, seed=rep, device="cpu")
+    kwargs = dict(SMALL if settings == "small" else {}, **extra, seed=rep, device="cpu")
     t0 = time.perf_counter()
     imputer = CISSVAEImputer(bootstrap_models=m, **kwargs).fit(holes)
     fit_s = time.perf_counter() - t0
@@ -240,6 +241,8 @@ def main(argv=None):
     p.add_argument("--reps", type=int, default=200)
     p.add_argument("--m", type=int, default=5)
     p.add_argument("--settings", choices=("small", "default"), default="small")
+    p.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="extra CISSVAEImputer settings, values read as Python literals (input_dropout=0.2)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--no-r", action="store_true", help="skip R's mice")
     p.add_argument("--csv", help="write every repetition's result here")
@@ -248,11 +251,12 @@ def main(argv=None):
     if args.from_csv:
         print(markdown(summarise(pd.read_csv(args.from_csv))))
         return
+    extra = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
     t0 = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(args.jobs) as pool_:
         for scenario in args.scenarios:
-            work = [(scenario, r, args.m, args.settings) for r in range(args.reps)]
+            work = [(scenario, r, args.m, args.settings, extra) for r in range(args.reps)]
             for result in pool_.map(ciss_vae_rep, work):
                 rows += [dict(r, scenario=scenario) for r in result]
             if not args.no_r:
@@ -268,7 +272,7 @@ def main(argv=None):
     if args.csv:
         df.to_csv(args.csv, index=False)
     print(markdown(summarise(df)))
-    print(f"\nwall time {time.perf_counter() - t0:.0f} s; reps {args.reps}, m {args.m}, settings {args.settings}")
+    print(f"\nwall time {time.perf_counter() - t0:.0f} s; reps {args.reps}, m {args.m}, settings {args.settings} {extra or ''}")
 
 
 if __name__ == "__main__":

@@ -39,16 +39,36 @@ def test_bootstrap_refits_differ_and_draw_in_turn():
     assert len({tuple(d.x[miss].round(6)) for d in draws}) == 4
 
 
+def _norm_between(df, draws=400, seed=0):
+    """Between-imputation variance of the mean imputed x under Bayesian linear regression (mice's ``norm``)."""
+    rng = np.random.default_rng(seed)
+    miss = df.x.isna().to_numpy()
+    X = np.column_stack([np.ones(len(df)), df.y, df.z])
+    Xo, xo = X[~miss], df.x.to_numpy()[~miss]
+    V = np.linalg.inv(Xo.T @ Xo)
+    bhat = V @ Xo.T @ xo
+    rss = ((xo - Xo @ bhat) ** 2).sum()
+    means = []
+    for _ in range(draws):
+        s2 = rss / rng.chisquare(len(xo) - 3)
+        b = rng.multivariate_normal(bhat, s2 * V)
+        means.append((X[miss] @ b + rng.normal(scale=np.sqrt(s2), size=miss.sum())).mean())
+    return np.var(means, ddof=1)
+
+
 def test_proper_draws_spread_more_than_improper_ones():
+    """Refits add the model's uncertainty: more spread than one model's noise, near a Bayesian regression's."""
     df = table(seed=1)
-    proper = CISSVAEImputer(bootstrap_models=5, seed=0, **SMALL).fit(df)
-    improper = CISSVAEImputer(bootstrap_models=0, seed=0, **SMALL).fit(df)
+    settings = dict(SMALL, epochs=100, epochs_per_loop=50, validate_every=5, decay_factor=1.0)
+    proper = CISSVAEImputer(bootstrap_models=10, seed=1, **settings).fit(df)
+    improper = CISSVAEImputer(bootstrap_models=0, seed=1, **settings).fit(df)
     assert improper.bootstrap_states_ == []
 
     def between(imp):  # variance of the imputed column means across draws: the between-imputation part
-        return np.var([d.x[df.x.isna()].mean() for d in imp.transform(df, n_draws=5)], ddof=1)
+        return np.var([d.x[df.x.isna()].mean() for d in imp.transform(df, n_draws=100)], ddof=1)
 
-    assert between(proper) > 1.5 * between(improper)
+    assert between(proper) > 1.3 * between(improper)
+    assert between(proper) > 0.5 * _norm_between(df)  # measured 0.61; improper draws give 0.40
 
 
 def test_multiple_impute_is_reproducible_and_saves_its_refits(tmp_path):
@@ -92,3 +112,14 @@ def test_command_line_keeps_refits_only_when_asked(tmp_path, capsys):
     capsys.readouterr()
     assert CISSVAEImputer.load(tmp_path / "plain").bootstrap_states_ == []
     assert len(CISSVAEImputer.load(tmp_path / "mi").bootstrap_states_) == 2
+
+
+def test_draws_of_one_model_are_its_imputation_plus_residual_noise():
+    """Also on rows far from the training rows, where the latent's variance would be unreliable."""
+    df = table(n=300, seed=2).drop(columns="grp")
+    imp = CISSVAEImputer(bootstrap_models=0, seed=0, input_dropout=0.3, **SMALL).fit(df)
+    new = pd.DataFrame({"x": np.nan, "y": np.linspace(-6, 8, 200), "z": np.linspace(-5, 5, 200)})
+    point = imp.transform(new)
+    scale = imp.residual_std_[0] * imp.stds_[0]
+    z = np.concatenate([(d.x - point.x) / scale for d in imp.transform(new, n_draws=20)])
+    assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05 and np.abs(z).max() < 5.5

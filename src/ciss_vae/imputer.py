@@ -97,10 +97,10 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             a list of ``m`` completed tables drawn for multiple imputation:
             draw ``i`` comes from bootstrap refit ``i`` of the model (see
             ``bootstrap_models``; the fitted model itself when there are none),
-            with a latent sample, observation noise with the residual std of
-            each continuous column measured on the validation cells at fit
-            time, Bernoulli draws for binary and categorical draws for one-hot
-            and label columns; draw ``i`` is seeded by ``(seed, i)``, so it is
+            around that model's converged imputation (its latent at the mean):
+            observation noise with the residual std of each continuous column
+            measured on the validation cells at fit time, Bernoulli draws for
+            binary and categorical draws for one-hot and label columns; draw ``i`` is seeded by ``(seed, i)``, so it is
             reproducible and independent of the global RNG.
 
         Returns
@@ -112,8 +112,8 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         """
         check_is_fitted(self, "model_")
         rows = self._read(X)
-        fill = self._converge(rows)
         if n_draws is None:
+            fill = self._converge(rows)
             logits = self._logits(rows, fill)
             out = self._table(rows, output_values(rows, logits, self.binary_output, self._value_range()))
             return _wrap_data_with_container("transform", out, X, self)
@@ -121,7 +121,7 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             raise ValueError(f"`n_draws` must be a positive integer, got {n_draws!r}")
         draws = []
         for i in range(int(n_draws)):
-            values = self._draw(rows, fill, i)
+            values = self._draw(rows, i)
             draws.append(_wrap_data_with_container("transform", self._table(rows, values), X, self))
         return draws
 
@@ -312,13 +312,14 @@ class CISSVAEImputer(_ImputerBase):
         return self.model_(fill, rows.clusters, deterministic=True)[0]
 
     @torch.no_grad()
-    def _converge(self, rows):
+    def _converge(self, rows, model=None):
         """Iterate fill <- model(fill) on the missing cells (at most ``transform_max_iter`` passes).
 
         Each row stops on its own once none of its cells moves by more than
         ``transform_tol``, so a row's imputation does not depend on the other
-        rows of the call.
+        rows of the call. ``model`` defaults to the fitted model.
         """
+        model = self.model_.eval() if model is None else model
         kinds = self._kinds()
         mask = torch.as_tensor(rows.missing)
         fill = rows.fill
@@ -328,45 +329,39 @@ class CISSVAEImputer(_ImputerBase):
             if idx.numel() == 0:
                 break
             sub = fill[idx]
-            new = torch.where(mask[idx], activate(self.model_(sub, rows.clusters[idx], deterministic=True)[0],
-                                                  kinds), sub)
+            new = torch.where(mask[idx], activate(model(sub, rows.clusters[idx], deterministic=True)[0], kinds), sub)
             fill = fill.index_copy(0, idx, new)
             moved = (new - sub).abs().amax(dim=1) > self.transform_tol
             active = torch.zeros_like(active).index_fill(0, idx[moved], True)
         return fill
 
     @torch.no_grad()
-    def _draw(self, rows, fill, i) -> np.ndarray:
-        """One multiple-imputation draw in original units (model columns)."""
+    def _draw(self, rows, i) -> np.ndarray:
+        """One multiple-imputation draw in original units (model columns).
+
+        The conditional mean comes from draw ``i``'s model (its converged
+        imputation, latent at its mean); around it, one draw per missing cell:
+        Gaussian noise with the column's residual std, a Bernoulli label, a
+        categorical label. The latent is not sampled, and drawn values are not
+        fed back through the encoder: on rows unlike the training rows its
+        variance is unreliable, and feeding draws back compounds it.
+        """
         s = self.schema_
         seq = np.random.SeedSequence([int(self.seed_), 7919, int(i)])
         gen = torch.Generator().manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0]) >> 1)
-        mask = torch.as_tensor(rows.missing)
         model = self._draw_model(i)
-        x = fill
-        z = None
-        for _ in range(3):  # a few stochastic passes: the draw's inputs come from the draw itself
-            logits, _, _ = model(x, rows.clusters, deterministic=False, generator=gen)
-            z = logits.double()
-            cont = torch.as_tensor(s.continuous)
-            noise = torch.randn(z.shape, generator=gen, dtype=torch.float64) * torch.as_tensor(self.residual_std_)
-            z = torch.where(cont, z + noise, z)
-            sample = z.clone()
-            standalone = torch.as_tensor(s.binary & ~s.dummy)
-            u = torch.rand(z.shape, generator=gen, dtype=torch.float64)
-            sample = torch.where(standalone, (u < torch.sigmoid(z)).double(), sample)
-            for idx in s.categorical.values():
-                g = torch.as_tensor(idx)
-                gumbel = -torch.log(-torch.log(torch.rand((z.shape[0], len(idx)), generator=gen,
-                                                          dtype=torch.float64).clamp_min(1e-300)))
-                choice = (z[:, g] + gumbel).argmax(dim=1)
-                sample[:, g] = F.one_hot(choice, len(idx)).double()
-                z[:, g] = torch.log(sample[:, g].clamp_min(1e-12))  # the drawn class wins in output_values
-            x = torch.where(mask, sample.float(), fill)
-        # binary columns: the drawn 0/1 labels; continuous columns: drawn values
+        fill = self._converge(rows, model)
+        z = model(fill, rows.clusters, deterministic=True)[0].double()
+        noise = torch.randn(z.shape, generator=gen, dtype=torch.float64) * torch.as_tensor(self.residual_std_)
+        z = torch.where(torch.as_tensor(s.continuous), z + noise, z)
+        for idx in s.categorical.values():  # Gumbel-max: the argmax taken in output_values is a softmax draw
+            g = torch.as_tensor(idx)
+            u = torch.rand((z.shape[0], len(idx)), generator=gen, dtype=torch.float64).clamp_min(1e-300)
+            z[:, g] = z[:, g] - torch.log(-torch.log(u))
         values = output_values(rows, z, "probability", self._value_range())
         standalone = s.binary & ~s.dummy
-        values[:, standalone] = sample.numpy()[:, standalone]
+        u = torch.rand(z.shape, generator=gen, dtype=torch.float64)
+        values[:, standalone] = (u < torch.sigmoid(z)).double().numpy()[:, standalone]
         return values
 
     def _draw_model(self, i):
