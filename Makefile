@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all test-min clean
+.PHONY: run test test-all test-min test-r clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,6 +20,17 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m ""
+
+# The R package (r/cissvae) on this project's Python: installed into .r-lib, its testthat suite run
+# with reticulate pointed at .venv. Needs Debian's r-base-core, r-cran-reticulate, r-cran-mice and
+# r-cran-testthat (.ci/run installs them).
+R_LIB := .r-lib
+
+test-r: $(STAMP)
+	mkdir -p $(R_LIB)
+	R CMD INSTALL --no-multiarch -l $(R_LIB) r/cissvae
+	cd r/cissvae/tests && RETICULATE_PYTHON=$(abspath $(PY)) R_LIBS=$(abspath $(R_LIB)) \
+	  Rscript -e 'library(testthat); library(cissvae); test_dir("testthat", reporter = "check", stop_on_failure = TRUE)'
 
 # Dependency floors: a second venv with the oldest versions pyproject.toml allows
 # (ci/min-versions.txt, torch 2.4 included), and a fast subset of the tests in it.
@@ -49,4 +60,4 @@ test-min: $(STAMP_MIN)
 	OPENBLAS_CORETYPE=Haswell $(PY_MIN) -m pytest -q -W ignore::DeprecationWarning $(MIN_TESTS) -k "$(MIN_SKIP)"
 
 clean:
-	rm -rf $(VENV) $(VENV_MIN) build *.egg-info src/*.egg-info imputed_example.csv
+	rm -rf $(VENV) $(VENV_MIN) $(R_LIB) build *.egg-info src/*.egg-info imputed_example.csv

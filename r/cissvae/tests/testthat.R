@@ -1,0 +1,4 @@
+library(testthat)
+library(cissvae)
+
+test_check("cissvae")
