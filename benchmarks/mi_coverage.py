@@ -8,7 +8,8 @@ rules (Barnard-Rubin degrees of freedom), repeated ``--reps`` times:
   (its missingness depends on the observed outcome y and auxiliary z).
 - ``mean_y``: the mean of y (1.0) under 40 % MAR (depends on the observed x).
 - ``logistic``: ``glm(yb ~ x + b, binomial)``, coefficient of the binary
-  covariate b (1.0); b 30 % MAR (depends on x and yb).
+  covariate b (1.0); b 30 % MAR (depends on x and yb). yb and b are 0/1
+  integer columns (binary to CISS-VAE; numeric to mice's norm and pmm).
 - ``latent_group_mnar``: the mean of x (1.0) when rows come from three
   unobserved groups that shift x and decide which columns are missing (x
   missing for 10 %, 30 %, 60 % of the groups' rows): missing not at random
@@ -81,9 +82,9 @@ def simulate(scenario: str, rep: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         x = rng.normal(size=n)
         b = (rng.random(n) < _logit(0.8 * x)).astype(float)
         yb = (rng.random(n) < _logit(-0.5 + 0.5 * x + 1.0 * b)).astype(float)
-        full = pd.DataFrame({"yb": yb, "x": x, "b": b})
+        full = pd.DataFrame({"yb": pd.array(yb, dtype="Int64"), "x": x, "b": pd.array(b, dtype="Int64")})
         miss = rng.random(n) < _logit(-1.2 + 0.6 * x + 0.6 * yb)  # about 30 %
-        return full, full.assign(b=np.where(miss, np.nan, b))
+        return full, full.assign(b=full.b.mask(miss))  # 0/1 integer columns: binary to CISS-VAE
     if scenario == "latent_group_mnar":
         n = 600
         g = rng.integers(0, 3, n)
@@ -129,7 +130,7 @@ def analyse(scenario: str, d: pd.DataFrame) -> tuple[float, float, float | None]
     if scenario == "mean_y":
         return d.y.mean(), d.y.var(ddof=1) / n, n - 1
     if scenario == "logistic":
-        beta, cov = _logistic(np.column_stack([one, d.x, d.b]), d.yb.to_numpy())
+        beta, cov = _logistic(np.column_stack([one, d.x, d.b.to_numpy(float)]), d.yb.to_numpy(float))
         return beta[2], cov[2, 2], None
     return d.x.mean(), d.x.var(ddof=1) / n, n - 1
 

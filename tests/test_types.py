@@ -92,23 +92,6 @@ def test_schema_roles():
     assert ds.schema.clustered_columns() == list(holes.columns)
 
 
-def test_float_column_of_zeros_and_ones_is_binary():
-    """What pd.read_csv makes of a 0/1 column with gaps (float64) is imputed and drawn as 0/1."""
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=300)
-    df = pd.DataFrame({"x": x, "b": (x + rng.normal(size=300) > 0).astype(float), "zeros": 0.0,
-                       "y": x + rng.normal(size=300)})
-    df.loc[rng.random(300) < 0.3, "b"] = np.nan
-    df.loc[rng.random(300) < 0.1, "zeros"] = np.nan
-    schema = ClusterDataset(df, np.zeros(300, dtype=int)).schema
-    assert [schema.model_names[j] for j in np.flatnonzero(schema.binary)] == ["b"]  # one value only: not binary
-    imp = CISSVAEImputer(**{k: v for k, v in QUICK.items() if k != "show_progress"}).fit(df)
-    for out in [imp.transform(df), *imp.transform(df, n_draws=2)]:
-        assert out["b"].dtype == np.float64 and set(out["b"].unique()) == {0.0, 1.0}
-    miss = df.b.isna()
-    assert (imp.transform(df)["b"][miss] == (df.x[miss] > 0)).mean() > 0.7  # imputed from x
-
-
 def test_integer_output_float_returns_the_models_values():
     holes, _ = every_dtype()
     out = run_cissvae(holes, return_model=False, integer_output="float", **QUICK)

@@ -40,7 +40,6 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
@@ -100,8 +99,9 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             around that model's converged imputation (its latent at the mean):
             observation noise with the residual std of each continuous column
             measured on the validation cells at fit time, Bernoulli draws for
-            binary and categorical draws for one-hot and label columns; draw ``i`` is seeded by ``(seed, i)``, so it is
-            reproducible and independent of the global RNG.
+            binary and categorical draws for one-hot and label columns; draw
+            ``i`` is seeded by ``(seed, i)``, so it is reproducible and
+            independent of the global RNG.
 
         Returns
         -------

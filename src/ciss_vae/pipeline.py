@@ -35,6 +35,8 @@ logger = logging.getLogger("ciss_vae")
 ARCHITECTURE = ("hidden_dims", "latent_dim", "layer_order_enc", "layer_order_dec", "latent_shared", "output_shared")
 # Settings passed to MissingnessClusterer when given (None keeps the clusterer's own default).
 CLUSTERER_OPTIONS = ("k_neighbors", "leiden_resolution", "leiden_objective")
+# Learning rate of the bootstrap refits, as a fraction of the run's initial one (see bootstrap_refits).
+BOOTSTRAP_LR_FACTOR = 0.1
 
 
 @dataclass
@@ -161,9 +163,6 @@ def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_
     imputed = imputed_frame(dataset, predict_logits(model, td, result.fill).cpu(), s["binary_output"],
                             s["clip_to_observed"], s["integer_output"])
     return RunResult(imputed, model, dataset, result.fill.cpu(), result.history.frame(), summary)
-
-
-BOOTSTRAP_LR_FACTOR = 0.1
 
 
 def bootstrap_refits(result: RunResult, s: dict, n_models: int) -> list[dict]:

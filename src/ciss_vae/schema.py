@@ -392,9 +392,7 @@ def _binary_columns(frame, binary_feature_mask, model_cols, to_model, positional
     """Per model column: binary when of bool dtype, or listed in ``binary_feature_mask``.
 
     Without a ``binary_feature_mask``, an integer column whose observed values
-    are all 0 or 1 is binary too, and so is a float column whose observed
-    values are 0 and 1 (what ``pd.read_csv`` makes of a 0/1 column with gaps);
-    a given mask decides for every numeric column.
+    are all 0 or 1 is binary too; a given mask decides for every numeric column.
     """
     names = list(frame.columns)
     binary = np.zeros(len(model_cols), dtype=bool)
@@ -413,9 +411,6 @@ def _binary_columns(frame, binary_feature_mask, model_cols, to_model, positional
             binary[j] = True
         elif binary_feature_mask is None and pd.api.types.is_integer_dtype(col.dtype):
             binary[j] = bool(col.dropna().isin([0, 1]).all())
-        elif binary_feature_mask is None and pd.api.types.is_float_dtype(col.dtype):
-            seen = col.dropna()
-            binary[j] = bool(seen.isin([0, 1]).all()) and seen.nunique() == 2
     return binary
 
 

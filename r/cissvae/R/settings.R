@@ -16,9 +16,9 @@ as_python_setting <- function(value, type) {
   if (is.list(value)) return(lapply(value, function(v) if (length(v) > 1 || grepl("^dict", type)) as.list(v) else v))
   if (is.na(type)) return(value)
   if (is.numeric(value) && grepl("^(int|list of int|array-like)", type) && all(is.na(value) | value == round(value))) {
-    value <- as.integer(value)
+    storage.mode(value) <- "integer"
   }
-  if (is.matrix(value)) return(numpy$array(value))
+  if (is.matrix(value)) return(numpy$array(as.vector(t(value)))$reshape(reticulate::tuple(as.list(dim(value)))))
   if (grepl("^(list|sequence)", type) || (length(value) > 1 && !grepl("^array-like", type))) return(as.list(value))
   if (grepl("^array-like", type)) return(numpy$array(value))
   value

@@ -84,3 +84,14 @@ test_that("autotune searches a search_space and returns its trials", {
   expect_false(anyNA(tuned$imputed))
   expect_equal(nrow(tuned$results), 2)
 })
+
+test_that("a do-not-impute matrix keeps its cells missing", {
+  skip_without_python()
+  t <- typed_table()
+  keep <- matrix(TRUE, nrow(t$holes), ncol(t$holes))
+  hole <- which(is.na(t$holes$y))[1]
+  keep[hole, match("y", names(t$holes))] <- FALSE
+  out <- quick(run_cissvae, t$holes, imputable_matrix = keep)
+  expect_true(is.na(out$y[hole]))
+  expect_equal(sum(is.na(out)), 1)
+})
