@@ -119,9 +119,13 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             return _wrap_data_with_container("transform", out, X, self)
         if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
             raise ValueError(f"`n_draws` must be a positive integer, got {n_draws!r}")
-        draws = []
+        draws, converged = [], {}  # a refit's model and converged fill, shared by the draws it serves
         for i in range(int(n_draws)):
-            values = self._draw(rows, i)
+            key = i % max(1, len(self.bootstrap_states_))
+            if key not in converged:
+                model = self._draw_model(i)
+                converged[key] = (model, self._converge(rows, model))
+            values = self._draw(rows, i, *converged[key])
             draws.append(_wrap_data_with_container("transform", self._table(rows, values), X, self))
         return draws
 
@@ -336,11 +340,11 @@ class CISSVAEImputer(_ImputerBase):
         return fill
 
     @torch.no_grad()
-    def _draw(self, rows, i) -> np.ndarray:
+    def _draw(self, rows, i, model, fill) -> np.ndarray:
         """One multiple-imputation draw in original units (model columns).
 
-        The conditional mean comes from draw ``i``'s model (its converged
-        imputation, latent at its mean); around it, one draw per missing cell:
+        The conditional mean comes from draw ``i``'s ``model`` applied to its
+        converged imputation ``fill`` (latent at its mean); around it, one draw per missing cell:
         Gaussian noise with the column's residual std, a Bernoulli label, a
         categorical label. The latent is not sampled, and drawn values are not
         fed back through the encoder: on rows unlike the training rows its
@@ -349,8 +353,6 @@ class CISSVAEImputer(_ImputerBase):
         s = self.schema_
         seq = np.random.SeedSequence([int(self.seed_), 7919, int(i)])
         gen = torch.Generator().manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0]) >> 1)
-        model = self._draw_model(i)
-        fill = self._converge(rows, model)
         z = model(fill, rows.clusters, deterministic=True)[0].double()
         noise = torch.randn(z.shape, generator=gen, dtype=torch.float64) * torch.as_tensor(self.residual_std_)
         z = torch.where(torch.as_tensor(s.continuous), z + noise, z)

@@ -213,7 +213,8 @@ def fit_table(data, s: dict, *, clusters=None, imputable=None, proportions=None)
         if s["print_dataset"]:
             logger.info("%r", dataset)
         s, decided = sizing.resolve(s, n_rows=len(X), n_columns=dataset.n_features,
-                                    cluster_sizes=np.bincount(dataset.cluster_labels.numpy()), silhouette=silhouette, clusters_given=clusterer is None and proportions is None)
+                                    cluster_sizes=np.bincount(dataset.cluster_labels.numpy()), silhouette=silhouette,
+                                    clusters_given=clusterer is None and proportions is None)
         with TrainingProgress(s["epochs"], s["epochs_per_loop"], s["max_loops"], enabled=s["show_progress"],
                               on_epoch=epoch_logger() if s["verbose"] else None) as progress:
             result = train_on_dataset(dataset, s, seed=seed, device=device, on_epoch=progress.on_epoch)
