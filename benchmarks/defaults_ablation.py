@@ -39,7 +39,10 @@ VARIANTS = {
 
 
 def sized(kwargs, n_rows, n_cols=None):
-    """Prototype rules: ``batches_per_epoch`` -> batch_size, ``steps`` / ``loop_steps`` -> epochs."""
+    """Prototype rules: ``batches_per_epoch`` -> batch_size, ``steps`` / ``loop_steps`` -> epochs.
+
+    ``average_fits`` (handled by ``run_one``): the mean of that many fits with different seeds.
+    """
     import math
     kw = dict(kwargs)
     if kw.get("latent_dim") == "half":
@@ -72,9 +75,13 @@ def run_one(variant, kwargs, case, seed):
         kw = {"observed": COHORT_COVARIATES} if name in ("example_cohort", "reference_example") else {}
         amputed = ampute(complete, mech, p=0.3, seed=seed, **kw)
     kwargs = sized(kwargs, len(amputed), amputed.shape[1])
+    fits = kwargs.pop("average_fits", 1)
     start = time.perf_counter()
     imputed, _, clusters, history = run_cissvae(amputed, seed=seed, print_dataset=False, return_clusters=True,
                                                 return_history=True, **kwargs)
+    for k in range(1, fits):
+        more, _ = run_cissvae(amputed, seed=seed + 1000 * k, print_dataset=False, **kwargs)
+        imputed = imputed + (more - imputed) / (k + 1)
     seconds = time.perf_counter() - start
     val = history.loc[history.selected, "imputation_error"]
     return dict(variant=variant, dataset=name, mechanism=mech, seed=seed,

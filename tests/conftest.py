@@ -44,7 +44,7 @@ def table():
 
 
 FAST = dict(hidden_dims=[16, 8], latent_dim=3, layer_order_enc=["u", "s"], layer_order_dec=["s", "u"],
-            epochs=6, epochs_per_loop=3, max_loops=2, batch_size=64, print_dataset=False)
+            epochs=6, epochs_per_loop=3, max_loops=2, batch_size=64, print_dataset=False, ensemble_size=1)
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def test_network_is_as_wide_as_the_table(n_columns, hidden, latent):
 def test_unset_widths_are_decided_and_published_mode_keeps_the_published_network():
     data, _, _ = make_table()
     base = {k: v for k, v in settings(n_clusters=1, epochs=2, max_loops=1).items()}
-    base.update(hidden_dims=None, latent_dim=None)
+    base.update(hidden_dims=None, latent_dim=None, ensemble_size=1)
     auto = fit_table(data, base)
     assert auto.model.constructor_kwargs()["hidden_dims"] == [60, 48, 24]  # 6 columns: 6/15 of the widths
     assert auto.model.constructor_kwargs()["latent_dim"] == 3
@@ -74,7 +74,7 @@ def test_published_mode_trains_with_the_published_values(caplog):
                            clusters=clusters)
     used = result.summary["settings"]
     assert used == dict(hidden_dims=[16, 8], latent_dim=3, batch_size=4000, epochs=3, epochs_per_loop=3,
-                        initial_lr=0.01, max_loops=1,
+                        initial_lr=0.01, max_loops=1, ensemble_size=1,
                         layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2, latent_shared=False,
                         output_shared=False)
     assert result.history.lr.iloc[0] == 0.01
@@ -90,8 +90,9 @@ def test_auto_mode_decides_from_the_table_and_never_overrides_a_given_setting():
     assert used["layer_order_enc"] == ["shared", "shared"] and used["latent_shared"] and used["output_shared"]
     assert used["epochs_per_loop"] == 125  # 1000 steps of the given batches of 32 rows (8 per epoch)
     assert result.summary["decided"] == ("decided from the table (240 rows, 6 columns): epochs_per_loop=125 "
-                                         "(1000 steps); initial_lr=0.003; one cluster: every layer shared")
-    everything = dict(batch_size=32, epochs=2, epochs_per_loop=2, initial_lr=0.01, max_loops=1,
+                                         "(1000 steps); initial_lr=0.003; ensemble_size=3 (the mean of 3 fits "
+                                         "on 3 hold-outs: at most 4096 rows); one cluster: every layer shared")
+    everything = dict(batch_size=32, epochs=2, epochs_per_loop=2, initial_lr=0.01, max_loops=1, ensemble_size=1,
                       layer_order_enc=["u", "s"], layer_order_dec=["s", "s"], latent_shared=True, output_shared=False)
     result = fit_table(data, settings(n_clusters=1, **everything))
     assert result.summary["decided"] is None

@@ -229,13 +229,19 @@ class ClusterDataset(Dataset):
 
     @classmethod
     def from_table(cls, schema: TableSchema, X: np.ndarray, cluster_labels=None, val_proportion=0.1,
-                   replacement_value: float = 0.0, imputable=None, val_seed: int | None = 42) -> "ClusterDataset":
-        """The dataset of a table the schema has already read (``X``: its model values), without reading it again."""
+                   replacement_value: float = 0.0, imputable=None, val_seed: int | None = 42,
+                   statistics=None) -> "ClusterDataset":
+        """The dataset of a table the schema has already read (``X``: its model values), without reading it again.
+
+        ``statistics`` = ``(means, stds)`` standardises with those instead of the
+        training cells' own (the fits of an ensemble share one standardisation).
+        """
         dataset = cls.__new__(cls)
-        dataset._build(schema, X, cluster_labels, val_proportion, replacement_value, imputable, val_seed)
+        dataset._build(schema, X, cluster_labels, val_proportion, replacement_value, imputable, val_seed, statistics)
         return dataset
 
-    def _build(self, schema, X, cluster_labels, val_proportion, replacement_value, imputable, val_seed) -> None:
+    def _build(self, schema, X, cluster_labels, val_proportion, replacement_value, imputable, val_seed,
+               statistics=None) -> None:
         if not isinstance(replacement_value, Real) or not np.isfinite(replacement_value):
             raise ValueError(f"`replacement_value` must be a finite number, got {replacement_value!r}")
         self.schema = schema
@@ -257,7 +263,7 @@ class ClusterDataset(Dataset):
         self.has_dni = bool((~imp).any())
 
         train = np.where(val_mask, np.nan, X)
-        self.means_, self.stds_ = _statistics(train, schema)
+        self.means_, self.stds_ = _statistics(train, schema) if statistics is None else statistics
         norm = (train - self.means_) / self.stds_
         filled = np.where(np.isnan(norm), self.replacement_value, norm)
         self.raw_data = torch.tensor(X, dtype=torch.float32)

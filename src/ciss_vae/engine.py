@@ -453,7 +453,7 @@ def fit(model, td: TrainingData, initial: Phase, refit: Phase | None, gens: Gene
 
 
 def bootstrap_states(model, td: TrainingData, fill, phase: Phase, n_models: int, seed: int, *,
-                     validate_every: int, patience: int | None) -> list[dict]:
+                     validate_every: int, patience: int | None, first: int = 0) -> list[dict]:
     """Parameters of ``n_models`` refits of ``model``, each on a bootstrap resample of the rows.
 
     Refit ``b`` starts from ``model``'s parameters (left untouched) and trains
@@ -467,10 +467,10 @@ def bootstrap_states(model, td: TrainingData, fill, phase: Phase, n_models: int,
     of the fit to this sample of rows; a multiple imputation drawn from refit
     ``b`` is "proper" in Rubin's sense (bootstrap-then-impute, Bartlett &
     Hughes 2020), up to the warm start. Resample ``b`` and its training are
-    seeded by ``(seed, b)``.
+    seeded by ``(seed, b)``, ``b`` counting from ``first``.
     """
     states = []
-    for b in range(n_models):
+    for b in range(first, first + n_models):
         gens = Generators.from_seed(int(np.random.SeedSequence([int(seed), 104729, b]).generate_state(1)[0]),
                                     fill.device)
         rows = torch.randint(td.n_rows, (td.n_rows,), generator=gens.shuffle).to(fill.device)

@@ -263,7 +263,11 @@ class CISSVAEImputer(_ImputerBase):
             self.cluster_assigner_ = PatternAssigner.fit(mask, ds.cluster_labels.numpy(), self.n_clusters_)
         else:
             self.cluster_assigner_ = result.clusterer
-        self.residual_std_ = _residual_std(result.model, ds, result.fill)
+        if result.fits:  # each draw comes from one fit's refit: the noise is one fit's held-out error
+            errors = [_residual_std(f.model, f.dataset, f.fill) for f in result.fits]
+            self.residual_std_ = np.sqrt(np.mean(np.square(errors), axis=0))
+        else:
+            self.residual_std_ = _residual_std(result.model, ds, result.fill)
         refits = bootstrap_refits(result, self.run_settings(), self.bootstrap_models) if self.bootstrap_models else []
         self.bootstrap_states_ = [{k: v.cpu() for k, v in state.items()} for state in refits]
         self.model_ = result.model.cpu().eval()

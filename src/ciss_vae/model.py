@@ -10,6 +10,7 @@ The cost is that of a dense layer plus a little padding, whatever K is.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -293,3 +294,86 @@ class CISSVAE(nn.Module):
             output_shared=self.output_shared,
             num_clusters=self.num_clusters,
         )
+
+
+def _weights(layer) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's weight as ``[K, in, out]`` and bias as ``[K, out]`` (K = 1 for a shared layer)."""
+    if isinstance(layer, ClusterLinear):
+        return layer.weight.detach(), layer.bias.detach()
+    return layer.weight.detach().T.unsqueeze(0), layer.bias.detach().unsqueeze(0)
+
+
+def _set_weights(layer, w: torch.Tensor, b: torch.Tensor) -> None:
+    with torch.no_grad():
+        if isinstance(layer, ClusterLinear):
+            layer.weight.copy_(w)
+            layer.bias.copy_(b)
+        else:
+            layer.weight.copy_(w[0].T)
+            layer.bias.copy_(b[0])
+
+
+def _block_diagonal(ws: list) -> torch.Tensor:
+    """``[K, in_m, out_m]`` weights side by side on the diagonal of one ``[K, sum in, sum out]`` weight."""
+    k = ws[0].shape[0]
+    out = ws[0].new_zeros(k, sum(w.shape[1] for w in ws), sum(w.shape[2] for w in ws))
+    i = j = 0
+    for w in ws:
+        out[:, i : i + w.shape[1], j : j + w.shape[2]] = w
+        i, j = i + w.shape[1], j + w.shape[2]
+    return out
+
+
+def average_of(models) -> CISSVAE:
+    """One :class:`CISSVAE` whose deterministic output is the mean of ``models``' outputs.
+
+    The members (same architecture) sit side by side in one network of
+    ``len(models)`` times their widths and latent size: the first layer's units
+    are concatenated, every later layer is block-diagonal (no weight between
+    members), the latent code is the members' codes one after the other, and
+    the output layer averages the members' logits. So the average is a plain
+    ``CISSVAE`` that every face (imputing, saving, plotting, refitting) takes
+    as it is. Continuous outputs are the members' mean; binary and categorical
+    logits are averaged as logits.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ciss_vae.model import CISSVAE, average_of
+    >>> kw = dict(input_dim=4, hidden_dims=[6], layer_order_enc=["u"], layer_order_dec=["s"],
+    ...           latent_shared=True, latent_dim=2, output_shared=False, num_clusters=2)
+    >>> a, b = CISSVAE(**kw), CISSVAE(**kw)
+    >>> x, c = torch.randn(5, 4), torch.tensor([0, 1, 1, 0, 1])
+    >>> mean = (a(x, c, deterministic=True)[0] + b(x, c, deterministic=True)[0]) / 2
+    >>> both = average_of([a, b])
+    >>> both.hidden_dims, both.latent_dim
+    ([12], 4)
+    >>> bool(torch.allclose(both(x, c, deterministic=True)[0], mean, atol=1e-6))
+    True
+    """
+    models = list(models)
+    kw = models[0].constructor_kwargs()
+    if any(m.constructor_kwargs() != kw for m in models[1:]):
+        raise ValueError("average_of needs models of one architecture")
+    n = len(models)
+    if n == 1:
+        return copy.deepcopy(models[0])
+    latent = kw["latent_dim"]
+    merged = CISSVAE(**dict(kw, hidden_dims=[h * n for h in kw["hidden_dims"]], latent_dim=latent * n))
+    merged = merged.to(next(models[0].parameters()).device)
+    for pos, layer in enumerate(merged.encoder):
+        ws, bs = zip(*(_weights(m.encoder[pos]) for m in models))
+        w = torch.cat(ws, dim=2) if pos == 0 else _block_diagonal(ws)
+        _set_weights(layer, w, torch.cat(bs, dim=1))
+    ws, bs = zip(*(_weights(m.latent) for m in models))
+    # member m's [mu, logvar] columns go to mu block m and logvar block m of the merged code
+    order = [m * 2 * latent + j for half in (0, latent) for m in range(n) for j in range(half, half + latent)]
+    _set_weights(merged.latent, _block_diagonal(ws)[:, :, order], torch.cat(bs, dim=1)[:, order])
+    for pos, layer in enumerate(merged.decoder):
+        ws, bs = zip(*(_weights(m.decoder[pos]) for m in models))
+        _set_weights(layer, _block_diagonal(ws), torch.cat(bs, dim=1))
+    ws, bs = zip(*(_weights(m.output) for m in models))
+    _set_weights(merged.output, torch.cat(ws, dim=1) / n, torch.stack(bs).mean(dim=0))
+    if models[0].final_lr is not None:
+        merged.set_final_lr(models[0].final_lr)
+    return merged

@@ -339,6 +339,11 @@ SETTINGS: tuple[Setting, ...] = (
             _faces(*_ALL, **{SEARCH: ("refit_loops", 100), STEPWISE: (None, 10)}),
             why="impute_and_refit_loop keeps the published 10.",
             cli=dict(type=int, metavar="N")),
+    Setting("ensemble_size", None, integer(1, optional=True), "int, optional",
+            "Number of fits averaged into the returned model: each trains on its own hold-out and seed, and "
+            "their outputs are averaged (the returned ``CISSVAE`` holds them side by side, see "
+            ":func:`ciss_vae.model.average_of`)." + _SIZED + " (1).", "training", _faces(*_ALL),
+            cli=dict(type=int, metavar="N")),
     Setting("patience", 2, integer(0), "int, default=2",
             "Stop after this many refit loops in a row without a better validation error.", "training",
             _faces(*_ALL, **{SEARCH: ("refit_patience", 2)}), cli=dict(type=int, metavar="N")),

@@ -225,7 +225,7 @@ class _Objective:
         self.dataset, self.space, self.options, self.seed, self.device = dataset, space, options, seed, device
         settings = {k: v for k, v in dataset.settings.items() if not (k == "imputable_matrix" and v is None)}
         self.base_kwargs = {**settings, **RUN_DEFAULTS, "tol": options["tol"],
-                            "validate_every": options["validate_every"]}
+                            "validate_every": options["validate_every"], "ensemble_size": 1}
         self.best = None  # (trial number, error, RunResult)
         self._lock = threading.Lock()
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
