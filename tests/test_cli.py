@@ -281,3 +281,33 @@ def test_clip_to_observed_flag_reaches_run_cissvae():
     parser = cli.build_parser()
     assert given(parser.parse_args(["impute", "a.csv", "-o", "b.csv", "--clip-to-observed"]))["clip_to_observed"] is True
     assert "clip_to_observed" not in given(parser.parse_args(["impute", "a.csv", "-o", "b.csv"]))
+
+
+def test_progress_logs_every_tenth_of_a_slow_phase_when_not_a_terminal(caplog):
+    import logging
+
+    from ciss_vae.progress import TrainingProgress
+
+    def feed(p):
+        for e in range(20):
+            p.on_epoch(dict(phase="initial", loop=0, epoch=e, steps=16 * (e + 1), train_loss=1.0,
+                            imputation_error=0.5 - 0.01 * e if e % 5 == 4 else None))
+        for e in range(3):
+            p.on_epoch(dict(phase="refit", loop=1, epoch=20 + e, steps=336 + 16 * e, train_loss=0.9))
+
+    with caplog.at_level(logging.INFO, logger="ciss_vae"):
+        with TrainingProgress(20, 10, 2, enabled=False, min_interval=0.0) as p:
+            feed(p)
+        lines = [r.getMessage() for r in caplog.records]
+        initial = [x for x in lines if x.startswith("initial:")]
+        refit = [x for x in lines if x.startswith("refit 1/2:")]
+        assert len(initial) == 10 and len(refit) == 4  # every 10 % and the end of each phase
+        assert initial[0].startswith("initial: epoch 2/20 (10 %), step 32, loss 1;")
+        assert "s so far, at most ~" in initial[0] and "left in this phase" in initial[0]
+        assert initial[4].startswith("initial: epoch 10/20 (50 %), step 160, loss 1, val 0.41, best 0.41;")
+        assert initial[-1].startswith("initial: epoch 20/20 (100 %)") and "done in" in initial[-1]
+        assert refit[-1].startswith("refit 1/2: epoch 3/10 (30 %), step 368") and "done in" in refit[-1]
+        caplog.clear()
+        with TrainingProgress(20, 10, 2, enabled=False) as p:  # a fit of a few seconds: not a word
+            feed(p)
+        assert caplog.records == []

@@ -87,3 +87,29 @@ def test_input_dropout_changes_training_and_is_reproducible(table):
     plain = run_cissvae(data, **kw)
     a, b = run_cissvae(data, input_dropout=0.3, **kw), run_cissvae(data, input_dropout=0.3, **kw)
     assert a.equals(b) and not a.equals(plain)
+
+
+def test_epochs_of_some_rows_run_on_through_one_shuffle_per_pass():
+    from ciss_vae.engine import RowStream
+
+    n = 10
+    whole, a = RowStream(n, torch.Generator().manual_seed(3), "cpu"), torch.Generator().manual_seed(3)
+    for _ in range(3):  # an epoch of the whole table: one fresh shuffle each, as before epoch_rows existed
+        assert torch.equal(whole.take(n), torch.randperm(n, generator=a))
+    part = RowStream(n, torch.Generator().manual_seed(3), "cpu")
+    taken = torch.cat([part.take(4) for _ in range(5)])  # 20 rows = two passes
+    assert sorted(taken[:10].tolist()) == list(range(n)) and sorted(taken[10:].tolist()) == list(range(n))
+
+
+def test_epoch_rows_counts_epochs_in_rows_and_steps_are_recorded(table):
+    from ciss_vae.pipeline import fit_table
+    from ciss_vae.settings import RUN, defaults, validate
+
+    data, _, clusters = table  # 240 rows: 12 batches of 20 per pass
+    kw = dict(hidden_dims=[16, 8], latent_dim=3, epochs=6, max_loops=0, batch_size=20, print_dataset=False,
+              seed=0, validate_every=2, n_iter_no_change=None, ensemble_size=1)
+    run = lambda **extra: fit_table(data, validate(dict(defaults(RUN), **kw, **extra), RUN), clusters=clusters)  # noqa: E731
+    part, whole = run(epoch_rows=60), run()
+    assert (part.summary["epochs"], part.summary["steps"]) == (6, 6 * 3)
+    assert (whole.summary["epochs"], whole.summary["steps"]) == (6, 6 * 12)
+    assert not part.imputed.equals(whole.imputed)

@@ -419,3 +419,16 @@ def test_an_imputer_saved_in_format_2_loads_and_transforms_as_it_did():
     assert (got.to_numpy()[observed] == expected.to_numpy()[observed]).all()
     # float32 kernels differ in the last bits between CPUs (AVX2 / AVX-512): the imputed cells agree to 1e-6
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-6, atol=1e-6)
+
+
+def test_transform_in_chunks_of_rows_gives_the_same_table(fitted, monkeypatch):
+    import ciss_vae.engine
+    import ciss_vae.imputer
+
+    imp, new = fitted[0], fitted[2]
+    whole, draws = imp.transform(new), imp.transform(new, n_draws=2)
+    monkeypatch.setattr(ciss_vae.engine, "EVAL_ROWS", 7)
+    monkeypatch.setattr(ciss_vae.imputer, "EVAL_ROWS", 7)
+    pd.testing.assert_frame_equal(imp.transform(new), whole)
+    for a, b in zip(imp.transform(new, n_draws=2), draws):
+        pd.testing.assert_frame_equal(a, b)

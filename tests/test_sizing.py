@@ -33,12 +33,15 @@ def test_weak_or_small_clusters_share_every_layer_and_clear_ones_get_private_lay
                            latent_shared=False, output_shared=False)
 
 
-@pytest.mark.parametrize("n_rows, batch, epochs, loop_epochs", [(178, 16, 334, 84), (1797, 112, 236, 59),
-                                                                (8000, 500, 250, 63), (10**6, 1024, 5, 5)])
-def test_training_budget_is_a_number_of_steps_whatever_the_table_size(n_rows, batch, epochs, loop_epochs):
+@pytest.mark.parametrize("n_rows, batch, epochs, loop_epochs, epoch_rows", [
+    (178, 16, 334, 84, None), (1797, 112, 236, 59, None), (8000, 500, 250, 63, None), (16384, 1024, 250, 63, None),
+    (16385, 1024, 250, 63, 16384), (10**6, 1024, 250, 63, 16384)])
+def test_training_budget_is_a_number_of_steps_whatever_the_table_size(n_rows, batch, epochs, loop_epochs, epoch_rows):
     values, why = sizing.auto_values(n_rows, 30, 3, [n_rows], None, False)
-    assert (values["batch_size"], values["epochs"], values["epochs_per_loop"]) == (batch, max(10, epochs),
-                                                                                   max(5, loop_epochs))
+    assert (values["batch_size"], values["epochs"], values["epochs_per_loop"]) == (batch, epochs, loop_epochs)
+    assert values["epoch_rows"] == epoch_rows  # beyond 16 full batches an epoch is 16 batches: same steps
+    steps = epochs * -(-min(n_rows, epoch_rows or n_rows) // batch)
+    assert 4000 <= steps < 4000 + 2 * batch
     assert values["max_loops"] == sizing.MAX_LOOPS and values["initial_lr"] == sizing.LEARNING_RATE
     assert why["batch_size"] == f"batch_size={batch}" and why["layer_order_enc"] == "one cluster: every layer shared"
 
@@ -74,7 +77,7 @@ def test_published_mode_trains_with_the_published_values(caplog):
                            clusters=clusters)
     used = result.summary["settings"]
     assert used == dict(hidden_dims=[16, 8], latent_dim=3, batch_size=4000, epochs=3, epochs_per_loop=3,
-                        initial_lr=0.01, max_loops=1, ensemble_size=1,
+                        initial_lr=0.01, max_loops=1, ensemble_size=1, epoch_rows=None,
                         layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2, latent_shared=False,
                         output_shared=False)
     assert result.history.lr.iloc[0] == 0.01
@@ -91,9 +94,11 @@ def test_auto_mode_decides_from_the_table_and_never_overrides_a_given_setting():
     assert used["epochs_per_loop"] == 125  # 1000 steps of the given batches of 32 rows (8 per epoch)
     assert result.summary["decided"] == ("decided from the table (240 rows, 6 columns): epochs_per_loop=125 "
                                          "(1000 steps); initial_lr=0.003; ensemble_size=3 (the mean of 3 fits "
-                                         "on 3 hold-outs: at most 4096 rows); one cluster: every layer shared")
+                                         "on 3 hold-outs: at most 4096 rows); epoch_rows=None (epochs given: an epoch is a "
+                                         "pass); one cluster: every layer shared")
     everything = dict(batch_size=32, epochs=2, epochs_per_loop=2, initial_lr=0.01, max_loops=1, ensemble_size=1,
-                      layer_order_enc=["u", "s"], layer_order_dec=["s", "s"], latent_shared=True, output_shared=False)
+                      epoch_rows=240, layer_order_enc=["u", "s"], layer_order_dec=["s", "s"], latent_shared=True,
+                      output_shared=False)
     result = fit_table(data, settings(n_clusters=1, **everything))
     assert result.summary["decided"] is None
     assert result.summary["settings"]["layer_order_enc"] == ["unshared", "shared"]
@@ -124,3 +129,14 @@ def test_a_bad_mode_is_refused_before_any_work():
     data, _, _ = make_table()
     with pytest.raises(ValueError, match="defaults"):
         run_cissvae(data, defaults="paper")
+
+
+def test_given_epochs_count_passes_over_the_table_and_decided_ones_count_steps():
+    s = settings(n_clusters=1, epochs=3)
+    big = dict(n_rows=50_000, n_columns=6, cluster_sizes=[50_000])
+    given, text = sizing.resolve(s, **big)
+    assert given["epoch_rows"] is None and "epochs given: an epoch is a pass" in text
+    decided, text = sizing.resolve(settings(n_clusters=1), **big)
+    assert decided["epoch_rows"] == 16384 and "epoch_rows=16384 (an epoch of 16 steps)" in text
+    published, _ = sizing.resolve(settings(n_clusters=1, defaults="published"), **big)
+    assert published["epoch_rows"] is None

@@ -121,7 +121,7 @@ class TrainingData:
 
 
 # ---------------------------------------------------------------------- passes
-def _forward_rows(model, fill, clusters, rows=None):
+def forward_rows(model, fill, clusters, rows=None):
     """Deterministic logits for ``rows`` (all rows when None), in batches."""
     n = fill.shape[0] if rows is None else rows.numel()
     outs = []
@@ -148,7 +148,7 @@ def predict_logits(model, td: TrainingData, fill):
     was = model.training
     model.eval()
     try:
-        return _forward_rows(model, fill, td.clusters)
+        return forward_rows(model, fill, td.clusters)
     finally:
         model.train(was)
 
@@ -174,7 +174,7 @@ def validate(model, td: TrainingData, fill) -> dict:
     was = model.training
     model.eval()
     try:
-        logits = _forward_rows(model, fill, td.clusters, td.val_rows)
+        logits = forward_rows(model, fill, td.clusters, td.val_rows)
     finally:
         model.train(was)
     m, y, k = td.val_mask, td.val_target, td.kinds
@@ -211,6 +211,7 @@ class Phase:
     batch_size: int
     precision: str = "float32"
     input_dropout: float = 0.0
+    epoch_rows: int | None = None
 
     def autocast(self, device: torch.device):
         """Mixed precision for the training forward pass when ``precision`` is "bfloat16"."""
@@ -225,6 +226,7 @@ class History:
 
     rows: list = field(default_factory=list)
     epoch: int = 0
+    steps: int = 0
 
     def frame(self) -> pd.DataFrame:
         cols = ["phase", "loop", "epoch", "train_loss", "train_mse", "train_bce", "train_ce", "train_kl",
@@ -271,11 +273,36 @@ def hide_cells(x, units, rate: float, value: float, generator):
     return torch.where(hide[:, units], x.new_tensor(value), x)
 
 
+class RowStream:
+    """The order rows are trained in: a fresh shuffle per pass over the table, handed out a slice at a time.
+
+    An epoch of the whole table takes one shuffle, as it always did; an epoch of
+    ``epoch_rows`` rows takes the next rows of the running shuffle (across
+    epochs), so every row is seen once per pass whatever the epoch size.
+    """
+
+    def __init__(self, n: int, generator: torch.Generator, device):
+        self.n, self.generator, self.device = n, generator, device
+        self.perm, self.pos = None, n
+
+    def take(self, size: int) -> torch.Tensor:
+        parts = []
+        while size:
+            if self.pos == self.n:
+                self.perm, self.pos = torch.randperm(self.n, generator=self.generator).to(self.device), 0
+            k = min(size, self.n - self.pos)
+            parts.append(self.perm[self.pos : self.pos + k])
+            self.pos, size = self.pos + k, size - k
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
 def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Generators, history: History, *,
                label: str, loop, validate_every: int = 0, patience: int | None = None, on_epoch=None,
                validate_on=None):
     """Train up to ``phase.epochs`` epochs on ``fill`` with cell weights ``weight``.
 
+    An epoch is a pass over the table, or the next ``phase.epoch_rows`` rows of
+    a running shuffle when that is set and smaller (see :class:`RowStream`).
     A fresh Adam (coupled L2 ``weight_decay``) starts at ``phase.lr``, decayed by
     ``decay_factor`` after each epoch. With ``validate_every`` > 0, the model is
     validated every that many epochs and after the last one, and the best
@@ -293,11 +320,13 @@ def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Genera
     best = (math.inf, None)
     stale = 0
     lr = phase.lr
+    stream = RowStream(n, gens.shuffle, device)
+    rows_per_epoch = n if phase.epoch_rows is None else min(n, phase.epoch_rows)
     model.train()
     for e in range(phase.epochs):
         for group in opt.param_groups:
             group["lr"] = lr
-        perm = torch.randperm(n, generator=gens.shuffle).to(device)
+        perm = stream.take(rows_per_epoch)
         acc = fill.new_zeros(5)
         for idx in perm.split(phase.batch_size):
             xb = fill[idx]
@@ -312,10 +341,11 @@ def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Genera
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            history.steps += 1
             acc += torch.stack([loss, mse, bce, ce, kl]).detach()
-        stats = (acc / n).tolist()
-        row = dict(phase=label, loop=loop, epoch=history.epoch, train_loss=stats[0], train_mse=stats[1],
-                   train_bce=stats[2], train_ce=stats[3], train_kl=stats[4], lr=lr)
+        stats = (acc / rows_per_epoch).tolist()
+        row = dict(phase=label, loop=loop, epoch=history.epoch, steps=history.steps, train_loss=stats[0],
+                   train_mse=stats[1], train_bce=stats[2], train_ce=stats[3], train_kl=stats[4], lr=lr)
         if not math.isfinite(stats[0]):
             raise FloatingPointError(
                 f"training diverged in the {label} phase at epoch {history.epoch} (loss {stats[0]}); "
@@ -352,7 +382,7 @@ class FitResult:
     selected_phase: str
 
     def summary(self) -> dict:
-        return dict(epochs=self.epochs, refit_loops=self.loops, stop_reason=self.stop_reason,
+        return dict(epochs=self.epochs, steps=self.history.steps, refit_loops=self.loops, stop_reason=self.stop_reason,
                     selected=self.selected_phase, validation_error=self.error, final_lr=self.final_lr)
 
 

@@ -58,7 +58,7 @@ except ImportError:  # scikit-learn 1.3 - 1.5 (the declared floor is 1.3)
 from ciss_vae import persistence
 from ciss_vae import settings as S
 from ciss_vae.clustering import PatternAssigner, assigner_from_state
-from ciss_vae.engine import TrainingData, activate, predict_logits
+from ciss_vae.engine import EVAL_ROWS, TrainingData, activate, forward_rows, predict_logits
 from ciss_vae.losses import ColumnKinds
 from ciss_vae.model import CISSVAE
 from ciss_vae.output import observed_range, output_values
@@ -317,7 +317,7 @@ class CISSVAEImputer(_ImputerBase):
     @torch.no_grad()
     def _logits(self, rows, fill):
         self.model_.eval()
-        return self.model_(fill, rows.clusters, deterministic=True)[0]
+        return forward_rows(self.model_, fill, rows.clusters)
 
     @torch.no_grad()
     def _converge(self, rows, model=None):
@@ -329,19 +329,22 @@ class CISSVAEImputer(_ImputerBase):
         """
         model = self.model_.eval() if model is None else model
         kinds = self._kinds()
-        mask = torch.as_tensor(rows.missing)
-        fill = rows.fill
-        active = mask.any(dim=1)
-        for _ in range(int(self.transform_max_iter)):
-            idx = torch.nonzero(active).squeeze(1)
-            if idx.numel() == 0:
-                break
-            sub = fill[idx]
-            new = torch.where(mask[idx], activate(model(sub, rows.clusters[idx], deterministic=True)[0], kinds), sub)
-            fill = fill.index_copy(0, idx, new)
-            moved = (new - sub).abs().amax(dim=1) > self.transform_tol
-            active = torch.zeros_like(active).index_fill(0, idx[moved], True)
-        return fill
+        missing = torch.as_tensor(rows.missing)
+        out = rows.fill.clone()
+        for start in range(0, out.shape[0], EVAL_ROWS):  # rows converge on their own: chunks bound the memory
+            part = slice(start, start + EVAL_ROWS)
+            mask, fill, clusters = missing[part], out[part], rows.clusters[part]
+            active = mask.any(dim=1)
+            for _ in range(int(self.transform_max_iter)):
+                idx = torch.nonzero(active).squeeze(1)
+                if idx.numel() == 0:
+                    break
+                sub = fill[idx]
+                new = torch.where(mask[idx], activate(model(sub, clusters[idx], deterministic=True)[0], kinds), sub)
+                fill.index_copy_(0, idx, new)
+                moved = (new - sub).abs().amax(dim=1) > self.transform_tol
+                active = torch.zeros_like(active).index_fill(0, idx[moved], True)
+        return out
 
     @torch.no_grad()
     def _draw(self, rows, i, model, fill) -> np.ndarray:
@@ -357,7 +360,7 @@ class CISSVAEImputer(_ImputerBase):
         s = self.schema_
         seq = np.random.SeedSequence([int(self.seed_), 7919, int(i)])
         gen = torch.Generator().manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0]) >> 1)
-        z = model(fill, rows.clusters, deterministic=True)[0].double()
+        z = forward_rows(model, fill, rows.clusters).double()
         noise = torch.randn(z.shape, generator=gen, dtype=torch.float64) * torch.as_tensor(self.residual_std_)
         z = torch.where(torch.as_tensor(s.continuous), z + noise, z)
         for idx in s.categorical.values():  # Gumbel-max: the argmax taken in output_values is a softmax draw

@@ -136,11 +136,11 @@ def build_model(dataset: ClusterDataset, seed: int, device, **arch) -> CISSVAE:
 def phases(s: dict) -> tuple[Phase, Phase]:
     """The initial phase and the refit loops' phase of settings ``s`` (refit ``None``s resolved)."""
     initial = Phase(s["epochs"], s["initial_lr"], s["decay_factor"], s["beta"], s["weight_decay"], s["batch_size"],
-                    s["precision"], s["input_dropout"])
+                    s["precision"], s["input_dropout"], s["epoch_rows"])
     pick = lambda v, fallback: fallback if v is None else v  # noqa: E731
     refit = Phase(pick(s["epochs_per_loop"], s["epochs"]), s["initial_lr_refit"],
                   pick(s["decay_factor_refit"], s["decay_factor"]), pick(s["beta_refit"], s["beta"]),
-                  s["weight_decay"], s["batch_size"], s["precision"], s["input_dropout"])
+                  s["weight_decay"], s["batch_size"], s["precision"], s["input_dropout"], s["epoch_rows"])
     return initial, refit
 
 
@@ -162,8 +162,9 @@ def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_
                  phase_patience=s["n_iter_no_change"], on_epoch=on_epoch, on_loop=on_loop)
     summary = dict(result.summary(), seed=seed, n_clusters=dataset.n_clusters,
                    settings={k: s[k] for k in sizing.SIZED}, decided=decided)
-    logger.info("trained %d epochs (%d refit loops, stopped: %s); selected %s, validation error %.4g",
-                result.epochs, result.loops, result.stop_reason, result.selected_phase, result.error)
+    logger.info("trained %d epochs (%d optimiser steps, %d refit loops, stopped: %s); selected %s, "
+                "validation error %.4g", result.epochs, result.history.steps, result.loops, result.stop_reason,
+                result.selected_phase, result.error)
     imputed = imputed_frame(dataset, predict_logits(model, td, result.fill).cpu(), s["binary_output"],
                             s["clip_to_observed"], s["integer_output"])
     return RunResult(imputed, model, dataset, result.fill.cpu(), result.history.frame(), summary)
@@ -199,9 +200,9 @@ def average_runs(runs: list[RunResult], s: dict) -> RunResult:
     imputed = imputed_frame(ds, predict_logits(model, td, fill.to(device)).cpu(), s["binary_output"],
                             s["clip_to_observed"], s["integer_output"])
     history = pd.concat([r.history.assign(fit=k) for k, r in enumerate(runs)], ignore_index=True)
-    own = ("epochs", "refit_loops", "stop_reason", "selected", "validation_error", "final_lr", "seed")
+    own = ("epochs", "steps", "refit_loops", "stop_reason", "selected", "validation_error", "final_lr", "seed")
     fits = [{key: r.summary[key] for key in own} for r in runs]
-    summary = dict(first.summary, epochs=sum(f["epochs"] for f in fits),
+    summary = dict(first.summary, epochs=sum(f["epochs"] for f in fits), steps=sum(f["steps"] for f in fits),
                    refit_loops=sum(f["refit_loops"] for f in fits),
                    validation_error=float(np.mean([f["validation_error"] for f in fits])),
                    stop_reason="; ".join(f"fit {k + 1}: {f['stop_reason']}" for k, f in enumerate(fits)),
@@ -356,6 +357,7 @@ def run_cissvae(
     val_seed=None,
     show_progress=None,
     ensemble_size=None,
+    epoch_rows=None,
 ):
     s = S.validate({k: v for k, v in locals().items() if k != "data"}, S.RUN)
     result = fit_table(data, s, clusters=clusters, imputable=imputable_matrix,

@@ -353,6 +353,13 @@ SETTINGS: tuple[Setting, ...] = (
             _faces(*_ALL, **{SEARCH: (None, 1000), STEPWISE: (None, 5)}),
             why="impute_and_refit_loop keeps the published 5.",
             cli=dict(type=int, metavar="N")),
+    Setting("epoch_rows", None, integer(1, optional=True), "int, optional",
+            "Rows per epoch: an epoch trains on the next that many rows of a running shuffle, so that on a large "
+            "table the epoch-counted settings (``epochs``, ``epochs_per_loop``, ``validate_every``, "
+            "``n_iter_no_change``, ``decay_factor``) and the progress report tick in steps, not in passes. "
+            "None with ``epochs`` or ``epochs_per_loop`` given, or with ``defaults=\"published\"``: an epoch "
+            "is one pass over the table. Otherwise decided from the table: a pass for tables of up to 16,384 "
+            "rows, 16,384 rows beyond.", "training", _faces(*_ALL), cli=dict(type=int, metavar="N")),
     Setting("initial_lr_refit", None, number(optional=True), "float, optional",
             "Learning rate of the first refit loop; None continues from the rate initial training reached.",
             "training", _faces(*_ALL), cli=dict(flags=("--lr-refit",), type=float, metavar="LR")),

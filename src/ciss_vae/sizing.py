@@ -45,6 +45,13 @@ The rules, each measured in ``benchmarks/defaults_ablation.py`` (see
   ``INITIAL_STEPS`` steps of initial training and ``LOOP_STEPS`` per refit loop,
   at most ``MAX_LOOPS`` loops, at a learning rate of ``LEARNING_RATE``; early
   stopping on the validation error ends a phase sooner.
+* **Epochs of at most ``EPOCH_ROWS`` rows.** Beyond 16,384 rows (16 batches
+  of the largest size), an epoch is the next 16,384 rows of a running shuffle
+  (``epoch_rows``), so a table of any size trains the same number of steps,
+  validates every ``validate_every`` x 16 steps and stops early on the same
+  cadence: a million rows do not take 60 times as long to train as 16,384 do,
+  they only take longer to validate and impute. A caller who gives ``epochs``
+  or ``epochs_per_loop`` counts in passes over the table, and gets them.
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ FULL_WIDTH_COLUMNS = 15
 FULL_LATENT_COLUMNS = 30
 MIN_WIDTH = 8
 MIN_LATENT = 2
+EPOCH_ROWS = MAX_BATCH * BATCHES_PER_EPOCH
 ENSEMBLE_MAX_ROWS = 4096
 ENSEMBLE_FITS = 3
 MODES = ("auto", "published")
@@ -111,16 +119,19 @@ def auto_values(n_rows: int, n_columns: int, n_layers: int, cluster_sizes, silho
     """
     net = network_size(n_columns)
     batch = batch_size or int(min(MAX_BATCH, max(MIN_BATCH, n_rows // BATCHES_PER_EPOCH)))
-    per_epoch = math.ceil(n_rows / batch)
+    epoch_rows = EPOCH_ROWS if n_rows > EPOCH_ROWS else None
+    per_epoch = math.ceil(min(n_rows, EPOCH_ROWS if epoch_rows else n_rows) / batch)
     fits = ENSEMBLE_FITS if n_rows <= ENSEMBLE_MAX_ROWS else 1
     values = dict(batch_size=batch, epochs=max(10, math.ceil(INITIAL_STEPS / per_epoch)),
                   epochs_per_loop=max(5, math.ceil(LOOP_STEPS / per_epoch)), initial_lr=LEARNING_RATE,
-                  max_loops=MAX_LOOPS, ensemble_size=fits, **net)
+                  max_loops=MAX_LOOPS, ensemble_size=fits, epoch_rows=epoch_rows, **net)
     why = dict(hidden_dims=f"hidden_dims={net['hidden_dims']}, latent_dim={net['latent_dim']} ({n_columns} columns)",
                latent_dim=f"hidden_dims={net['hidden_dims']}, latent_dim={net['latent_dim']} ({n_columns} columns)",
                batch_size=f"batch_size={batch}", epochs=f"epochs={values['epochs']} ({INITIAL_STEPS} steps)",
                epochs_per_loop=f"epochs_per_loop={values['epochs_per_loop']} ({LOOP_STEPS} steps)",
                initial_lr=f"initial_lr={LEARNING_RATE:g}", max_loops=f"max_loops={MAX_LOOPS}",
+               epoch_rows=(f"epoch_rows={EPOCH_ROWS} (an epoch of {per_epoch} steps)" if epoch_rows
+                           else "epoch_rows=None (an epoch is a pass)"),
                ensemble_size=(f"ensemble_size={fits} (the mean of {fits} fits on {fits} hold-outs: at most "
                               f"{ENSEMBLE_MAX_ROWS} rows)" if fits > 1
                               else f"ensemble_size=1 (over {ENSEMBLE_MAX_ROWS} rows)"))
@@ -145,7 +156,7 @@ def auto_values(n_rows: int, n_columns: int, n_layers: int, cluster_sizes, silho
 def published_values(n_layers: int) -> dict:
     """The published implementation's value of every sized setting."""
     return dict(hidden_dims=list(PUBLISHED_HIDDEN), latent_dim=PUBLISHED_LATENT, batch_size=4000, epochs=500,
-                epochs_per_loop=None, initial_lr=0.01, max_loops=100, ensemble_size=1,
+                epochs_per_loop=None, initial_lr=0.01, max_loops=100, ensemble_size=1, epoch_rows=None,
                 **published_layer_orders(n_layers))
 
 
@@ -171,6 +182,8 @@ def resolve(s: dict, *, n_rows: int, n_columns: int, cluster_sizes, silhouette=N
     else:
         values, why = auto_values(n_rows, n_columns, n_layers, cluster_sizes, silhouette, clusters_given,
                                   s.get("batch_size"))
+        if s["epochs"] is not None or s["epochs_per_loop"] is not None:  # the caller counts in passes
+            values["epoch_rows"], why["epoch_rows"] = None, "epoch_rows=None (epochs given: an epoch is a pass)"
         text = (f"decided from the table ({n_rows} rows, {n_columns} columns): "
                 + "; ".join(dict.fromkeys(why[k] for k in unset)))
     logger.info("%s", text)

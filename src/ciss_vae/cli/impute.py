@@ -7,6 +7,7 @@ import time
 
 from ciss_vae.cli.files import CLIError, _format, _one_line, write_table
 from ciss_vae.cli.options import read_input
+from ciss_vae.progress import report_to_stderr
 
 
 def _impute(args) -> int:
@@ -23,7 +24,8 @@ def _impute(args) -> int:
     else:
         from ciss_vae.imputer import CISSVAEImputer
 
-        est = CISSVAEImputer(**settings).fit(data, clusters=labels)
+        with report_to_stderr(True):  # what is decided, and progress lines when stderr is not a terminal
+            est = CISSVAEImputer(**settings).fit(data, clusters=labels)
         imputed, history, summary = est.fit_output_, est.training_history_, est.fit_summary_
         if labels is None:
             clusters = est.clusterer_.labels_

@@ -26,10 +26,13 @@ __all__ = [
     "load_example_dataset",
     "load_missing_data",
     "simulate_cohort",
+    "simulate_registry",
+    "SimulatedRegistry",
 ]
 
 
-_LAZY = {"ExampleCohort", "simulate_cohort"}
+_LAZY = {"ExampleCohort": "generate", "simulate_cohort": "generate", "SimulatedRegistry": "registry",
+         "simulate_registry": "registry"}
 
 # pandas >= 3.1 always parses floats exactly and deprecates ``float_precision``;
 # older versions need "round_trip" to read back exactly the values written.
@@ -41,12 +44,12 @@ def __getattr__(name: str) -> Any:
     # The generator is imported on first use, so that running it with
     # ``python -m ciss_vae.data.generate`` does not import it twice.
     if name in _LAZY:
-        return getattr(import_module(f"{__name__}.generate"), name)
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY)
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def _read_table(key: str) -> pd.DataFrame:
