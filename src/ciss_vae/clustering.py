@@ -448,14 +448,16 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
             kw["partition_type"] = (la.RBConfigurationVertexPartition if obj == "rb"
                                     else la.ModularityVertexPartition)
         cands = []
+        if len(nodes) < len(Xu):  # the rest's neighbours among the sample: one search for every resolution
+            rest = np.setdiff1d(np.arange(len(Xu)), nodes)
+            near = self._neighbours(Xu[rest], Xu[nodes])
         for gamma in grid:
             extra = {} if gamma is None else {"resolution_parameter": gamma * scale}
             part = np.asarray(la.find_partition(g, **kw, **extra).membership)
             if len(nodes) < len(Xu):
                 lab = np.empty(len(Xu), dtype=np.int64)
                 lab[nodes] = part
-                rest = np.setdiff1d(np.arange(len(Xu)), nodes)
-                lab[rest] = self._vote(Xu[rest], Xu[nodes], w[nodes], part)
+                lab[rest] = self._vote(near, w[nodes], part)
                 part = lab
             cands.append((gamma, part))
             logger.debug("Leiden %s resolution %s: %d clusters", obj, gamma, part.max() + 1)
@@ -507,16 +509,19 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
             self._sil = pairwise_distances(Xu[self._sample[0]])
         return _sample_silhouette(self._sil, self._sample[1], lab[self._sample[0]])
 
-    def _vote(self, F, Xref, wref, labref):
-        """Count-weighted label vote of the ``k_neighbors`` nearest reference rows."""
+    def _neighbours(self, F, Xref):
+        """Indices of the ``k_neighbors`` nearest reference rows of each row of ``F``."""
         from sklearn.neighbors import NearestNeighbors
         nn = NearestNeighbors().fit(Xref)
-        kk = min(self.k_neighbors, len(Xref))
-        ind = nn.kneighbors(F, n_neighbors=kk, return_distance=False)
+        return nn.kneighbors(F, n_neighbors=min(self.k_neighbors, len(Xref)), return_distance=False)
+
+    def _vote(self, ind, wref, labref):
+        """Count-weighted label vote of the nearest reference rows ``ind`` (see :meth:`_neighbours`)."""
+        n, n_labels = len(ind), int(labref.max()) + 1
         cnt = wref[ind].astype(float)
         take = np.clip(self.k_neighbors - (np.cumsum(cnt, axis=1) - cnt), 0, cnt)
-        votes = np.zeros((len(F), int(labref.max()) + 1))
-        np.add.at(votes, (np.repeat(np.arange(len(F)), kk), labref[ind].ravel()), take.ravel())
+        cell = (np.arange(n)[:, None] * n_labels + labref[ind]).ravel()  # counts: exact sums in any order
+        votes = np.bincount(cell, weights=take.ravel(), minlength=n * n_labels).reshape(n, n_labels)
         return votes.argmax(axis=1)
 
     def _predict_features(self, F):
@@ -531,7 +536,7 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
                 d = ((F[new][:, None, :] - self.cluster_centers_[None]) ** 2).sum(axis=2)
                 out[new] = d.argmin(axis=1)
             else:
-                out[new] = self._vote(F[new], self._Xu, self._w, self._lab_u)
+                out[new] = self._vote(self._neighbours(F[new], self._Xu), self._w, self._lab_u)
         return out.astype(np.int64)
 
 

@@ -96,8 +96,8 @@ class TrainingData:
         n_cat = [int(vmask[:, g.cpu()].all(dim=1).sum()) for g in kinds.groups]
         return cls(
             data=ds.data.to(device),
-            train_weight=ds.masks.to(device, torch.float32),
-            refit_weight=ds.imputable.to(device, torch.float32) if ds.has_dni else None,
+            train_weight=ds.masks.to(device),  # bool; a batch's slice becomes float (no float copy of the table)
+            refit_weight=ds.imputable.to(device) if ds.has_dni else None,
             fill_mask=(~ds.masks & ds.imputable).to(device),
             clusters=ds.cluster_labels.to(device),
             kinds=kinds,
@@ -330,7 +330,7 @@ def run_epochs(model, td: TrainingData, fill, weight, phase: Phase, gens: Genera
         acc = fill.new_zeros(5)
         for idx in perm.split(phase.batch_size):
             xb = fill[idx]
-            wb = None if weight is None else weight[idx]
+            wb = None if weight is None else weight[idx].to(xb.dtype)
             xin = xb if units is None else hide_cells(xb, units, phase.input_dropout, td.replacement, gens.noise)
             with phase.autocast(device):
                 logits, mu, logvar = model(xin, td.clusters[idx], generator=gens.noise)

@@ -144,16 +144,20 @@ def phases(s: dict) -> tuple[Phase, Phase]:
     return initial, refit
 
 
-def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_epoch=None, on_loop=None) -> RunResult:
+def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_epoch=None, on_loop=None,
+                     decide: bool = True) -> RunResult:
     """Build a model for ``dataset``, train it through the engine and impute.
 
     The one path from a :class:`ClusterDataset` to an imputed table, shared by
     :func:`fit_table` and :func:`~ciss_vae.tuning.autotune`. ``on_loop(step,
     error)`` is called with the initial model's validation error (step 0) and
-    after every refit loop.
+    after every refit loop. ``decide=False``: ``s`` holds settings already
+    decided by :func:`ciss_vae.sizing.resolve` (a None there is a decision).
     """
-    s, decided = sizing.resolve(s, n_rows=len(dataset), n_columns=dataset.n_features,
-                                cluster_sizes=np.bincount(dataset.cluster_labels.numpy()))
+    decided = None
+    if decide:
+        s, decided = sizing.resolve(s, n_rows=len(dataset), n_columns=dataset.n_features,
+                                    cluster_sizes=np.bincount(dataset.cluster_labels.numpy()))
     model = build_model(dataset, seed, device, **{k: s[k] for k in ARCHITECTURE})
     td = TrainingData.from_dataset(dataset, device)
     initial, refit = phases(s)
@@ -287,13 +291,16 @@ def fit_table(data, s: dict, *, clusters=None, imputable=None, proportions=None)
         s, decided = sizing.resolve(s, n_rows=len(X), n_columns=dataset.n_features,
                                     cluster_sizes=np.bincount(dataset.cluster_labels.numpy()), silhouette=silhouette,
                                     clusters_given=clusterer is None and proportions is None)
+        if s["ensemble_size"] == 1:
+            X = None  # the dataset holds the values now; only the datasets of further fits read them again
         runs = []
         with TrainingProgress(s["epochs"], s["epochs_per_loop"], s["max_loops"], enabled=s["show_progress"],
                               on_epoch=epoch_logger() if s["verbose"] else None) as progress:
             for k in range(s["ensemble_size"]):
                 fit_seed = ensemble_seed(seed, k)
                 ds = dataset if k == 0 else dataset_of(fit_seed, (dataset.means_, dataset.stds_))
-                runs.append(train_on_dataset(ds, s, seed=fit_seed, device=device, on_epoch=progress.on_epoch))
+                runs.append(train_on_dataset(ds, s, seed=fit_seed, device=device, on_epoch=progress.on_epoch,
+                                             decide=False))
         result = runs[0] if len(runs) == 1 else average_runs(runs, s)
     result.silhouette, result.clusterer = silhouette, clusterer
     result.summary["decided"] = decided
