@@ -108,7 +108,9 @@ def test_epoch_rows_counts_epochs_in_rows_and_steps_are_recorded(table):
     data, _, clusters = table  # 240 rows: 12 batches of 20 per pass
     kw = dict(hidden_dims=[16, 8], latent_dim=3, epochs=6, max_loops=0, batch_size=20, print_dataset=False,
               seed=0, validate_every=2, n_iter_no_change=None, ensemble_size=1)
-    run = lambda **extra: fit_table(data, validate(dict(defaults(RUN), **kw, **extra), RUN), clusters=clusters)  # noqa: E731
+    def run(**extra):
+        return fit_table(data, validate(dict(defaults(RUN), **kw, **extra), RUN), clusters=clusters)
+
     part, whole = run(epoch_rows=60), run()
     assert (part.summary["epochs"], part.summary["steps"]) == (6, 6 * 3)
     assert (whole.summary["epochs"], whole.summary["steps"]) == (6, 6 * 12)

@@ -36,7 +36,8 @@ def test_weak_or_small_clusters_share_every_layer_and_clear_ones_get_private_lay
 @pytest.mark.parametrize("n_rows, batch, epochs, loop_epochs, epoch_rows", [
     (178, 16, 334, 84, None), (1797, 112, 236, 59, None), (8000, 500, 250, 63, None), (16384, 1024, 250, 63, None),
     (16385, 1024, 250, 63, 16384), (10**6, 1024, 250, 63, 16384)])
-def test_training_budget_is_a_number_of_steps_whatever_the_table_size(n_rows, batch, epochs, loop_epochs, epoch_rows):
+def test_training_budget_is_a_number_of_steps_whatever_the_table_size(n_rows, batch, epochs, loop_epochs,
+                                                                      epoch_rows):
     values, why = sizing.auto_values(n_rows, 30, 3, [n_rows], None, False)
     assert (values["batch_size"], values["epochs"], values["epochs_per_loop"]) == (batch, epochs, loop_epochs)
     assert values["epoch_rows"] == epoch_rows  # beyond 16 full batches an epoch is 16 batches: same steps

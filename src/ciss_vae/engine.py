@@ -382,8 +382,9 @@ class FitResult:
     selected_phase: str
 
     def summary(self) -> dict:
-        return dict(epochs=self.epochs, steps=self.history.steps, refit_loops=self.loops, stop_reason=self.stop_reason,
-                    selected=self.selected_phase, validation_error=self.error, final_lr=self.final_lr)
+        return dict(epochs=self.epochs, steps=self.history.steps, refit_loops=self.loops,
+                    stop_reason=self.stop_reason, selected=self.selected_phase, validation_error=self.error,
+                    final_lr=self.final_lr)
 
 
 def train_initial(model, td: TrainingData, phase: Phase, gens: Generators, history: History, *,

@@ -120,7 +120,7 @@ def auto_values(n_rows: int, n_columns: int, n_layers: int, cluster_sizes, silho
     net = network_size(n_columns)
     batch = batch_size or int(min(MAX_BATCH, max(MIN_BATCH, n_rows // BATCHES_PER_EPOCH)))
     epoch_rows = EPOCH_ROWS if n_rows > EPOCH_ROWS else None
-    per_epoch = math.ceil(min(n_rows, EPOCH_ROWS if epoch_rows else n_rows) / batch)
+    per_epoch = math.ceil((epoch_rows or n_rows) / batch)
     fits = ENSEMBLE_FITS if n_rows <= ENSEMBLE_MAX_ROWS else 1
     values = dict(batch_size=batch, epochs=max(10, math.ceil(INITIAL_STEPS / per_epoch)),
                   epochs_per_loop=max(5, math.ceil(LOOP_STEPS / per_epoch)), initial_lr=LEARNING_RATE,
