@@ -178,7 +178,7 @@ def ensemble_seed(seed: int, k: int) -> int:
     """The seed of fit ``k`` of an ensemble: the run's own seed for the first fit."""
     if k == 0:
         return seed
-    return int(np.random.SeedSequence([int(seed), 6007, k]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return int(np.random.SeedSequence([int(seed), 6007, k]).generate_state(1, dtype=np.uint64)[0]) >> 1  # numpy 1.x
 
 
 def average_runs(runs: list[RunResult], s: dict) -> RunResult:
