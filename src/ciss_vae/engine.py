@@ -53,6 +53,14 @@ def resolve_device(device=None) -> torch.device:
     return dev
 
 
+def derived_seed(seed: int, tag: int, i: int) -> int:
+    """A non-negative 63-bit seed for stream ``i`` of kind ``tag`` under ``seed``.
+
+    Shifted as a Python int: numpy 1.x refuses ``np.uint64 >> int``.
+    """
+    return int(np.random.SeedSequence([int(seed), int(tag), int(i)]).generate_state(1, dtype=np.uint64)[0]) >> 1
+
+
 @dataclass
 class Generators:
     """Seeded random streams: row shuffling (CPU) and reparameterisation noise (device)."""

@@ -58,7 +58,7 @@ except ImportError:  # scikit-learn 1.3 - 1.5 (the declared floor is 1.3)
 from ciss_vae import persistence
 from ciss_vae import settings as S
 from ciss_vae.clustering import PatternAssigner, assigner_from_state
-from ciss_vae.engine import EVAL_ROWS, TrainingData, activate, forward_rows, predict_logits
+from ciss_vae.engine import EVAL_ROWS, TrainingData, activate, derived_seed, forward_rows, predict_logits
 from ciss_vae.losses import ColumnKinds
 from ciss_vae.model import CISSVAE
 from ciss_vae.output import observed_range, output_values
@@ -358,8 +358,7 @@ class CISSVAEImputer(_ImputerBase):
         variance is unreliable, and feeding draws back compounds it.
         """
         s = self.schema_
-        seq = np.random.SeedSequence([int(self.seed_), 7919, int(i)])
-        gen = torch.Generator().manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0]) >> 1)
+        gen = torch.Generator().manual_seed(derived_seed(self.seed_, 7919, i))
         z = forward_rows(model, fill, rows.clusters).double()
         noise = torch.randn(z.shape, generator=gen, dtype=torch.float64) * torch.as_tensor(self.residual_std_)
         z = torch.where(torch.as_tensor(s.continuous), z + noise, z)

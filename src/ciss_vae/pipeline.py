@@ -25,7 +25,8 @@ from ciss_vae import settings as S
 from ciss_vae import sizing
 from ciss_vae.clustering import MissingnessClusterer, cluster_on_missing_prop
 from ciss_vae.dataset import ClusterDataset
-from ciss_vae.engine import Generators, Phase, TrainingData, bootstrap_states, fit, predict_logits, resolve_device
+from ciss_vae.engine import (Generators, Phase, TrainingData, bootstrap_states, derived_seed, fit, predict_logits,
+                             resolve_device)
 from ciss_vae.model import CISSVAE, average_of
 from ciss_vae.output import imputed_frame
 from ciss_vae.progress import TrainingProgress, epoch_logger, reporting
@@ -178,7 +179,7 @@ def ensemble_seed(seed: int, k: int) -> int:
     """The seed of fit ``k`` of an ensemble: the run's own seed for the first fit."""
     if k == 0:
         return seed
-    return int(np.random.SeedSequence([int(seed), 6007, k]).generate_state(1, dtype=np.uint64)[0]) >> 1  # numpy 1.x
+    return derived_seed(seed, 6007, k)
 
 
 def average_runs(runs: list[RunResult], s: dict) -> RunResult:
