@@ -2,6 +2,7 @@
 
 import doctest
 import importlib.util
+import json
 import logging
 import pathlib
 import sys
@@ -295,6 +296,25 @@ def test_many_distinct_patterns_use_a_graph_sample():
     model = MissingnessClusterer(max_graph_nodes=150).fit(X)
     assert model.n_patterns_ > 150
     assert adjusted_rand_score(y, model.labels_) >= 0.8
+    # the sample is the reference predict votes against and the state keeps: the training rows get labels_
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    state = model.to_state()
+    assert len(state["patterns"]) == 150
+    rebuilt = MissingnessClusterer.from_state(json.loads(json.dumps(state)))
+    np.testing.assert_array_equal(rebuilt.predict(X), model.labels_)
+    X_new, y_new = planted(n_per=200, seed=13, p=24, rate=0.5)
+    assert adjusted_rand_score(y_new, rebuilt.predict(X_new)) >= 0.8
+
+
+def test_predict_votes_in_chunks_as_in_one_block(monkeypatch):
+    import ciss_vae.clustering as clustering
+
+    X, _ = planted(n_per=200, seed=12, p=24, rate=0.5)
+    X_new, _ = planted(n_per=200, seed=14, p=24, rate=0.5)
+    model = MissingnessClusterer(max_graph_nodes=150).fit(X)
+    whole = model.predict(X_new)
+    monkeypatch.setattr(clustering, "PREDICT_CHUNK", 7)
+    np.testing.assert_array_equal(model.predict(X_new), whole)
 
 
 @settings(max_examples=25, deadline=None)

@@ -46,6 +46,7 @@ __all__ = ["MissingnessClusterer", "cluster_on_missing", "cluster_on_missing_pro
 
 _AUTO_GRID = {"rb": (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0),
               "cpm": (1.5, 3.0, 6.0, 12.0, 25.0, 50.0)}  # CPM: multiples of graph density
+PREDICT_CHUNK = 65536  # new patterns per neighbour search in predict (bounds its memory)
 _N_MICRO = 50  # "auto": finest Leiden partition sought before the Ward merges
 _OBJECTIVES = {"rb": "rb", "rbconfig": "rb", "rbconfiguration": "rb", "cpm": "cpm",
                "modularity": "modularity"}
@@ -115,7 +116,10 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         (BIC) and the silhouette is computed.
     max_graph_nodes : int, default 20000
         Above this many distinct patterns a seeded, count-weighted sample of
-        them is clustered and the others are assigned by :meth:`predict`.
+        them is clustered and the others are assigned by the neighbour vote of
+        :meth:`predict`. The sample is the clusterer's reference: what
+        :meth:`predict` looks up and votes against, and what :meth:`to_state`
+        keeps, so predicting and saving cost the same at any table size.
 
     Attributes
     ----------
@@ -133,7 +137,8 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
     columns_ : list
         Columns used (labels, or positions for array input).
     n_patterns_ : int
-        Number of distinct feature rows.
+        Number of distinct feature rows (the reference keeps at most
+        ``max_graph_nodes`` of them).
     cluster_centers_ : ndarray of shape (n_clusters_, n_features)
 
     Examples
@@ -213,9 +218,12 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
     def predict(self, X):
         """Cluster of each row of ``X`` from its missingness pattern.
 
-        Patterns seen in ``fit`` get their fitted cluster; new ones the
-        count-weighted vote of their ``k_neighbors`` nearest training rows
-        (Leiden) or the nearest cluster centroid (KMeans).
+        Patterns of the reference (every pattern seen in ``fit``, or the
+        ``max_graph_nodes`` sample of them) get their fitted cluster; others
+        the count-weighted vote of their ``k_neighbors`` nearest reference rows
+        (Leiden), which is how ``fit`` assigned the patterns outside its
+        sample, or the nearest cluster centroid (KMeans). The vote runs in
+        chunks of ``PREDICT_CHUNK`` patterns.
         """
         if not hasattr(self, "labels_"):
             raise RuntimeError("MissingnessClusterer is not fitted; call fit first")
@@ -243,8 +251,7 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         if mask.shape[0] == 0:
             return np.empty(0, dtype=np.int64)
         first, inverse, _ = collapse(mask)
-        with threadpool_limits(limits=1):
-            return self._predict_features(self._features(mask[first]))[inverse]
+        return self._predict_features(self._features(mask[first]))[inverse]
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> dict:
@@ -389,6 +396,7 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         rows = inv2[inverse]  # row -> distinct pattern
         self.n_patterns_ = len(Xu)
         self._sil = None
+        self._reference = np.arange(len(Xu))
         rng = np.random.default_rng(self.seed)
         m = self.sample_size
         ids, mult = np.unique(rows if n <= m else rows[rng.choice(n, m, replace=False)],
@@ -402,6 +410,9 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
             from sklearn.cluster import KMeans
             km = KMeans(n_clusters=self.n_clusters, n_init=10, random_state=self.seed)
             lab = km.fit(Xu, sample_weight=w).labels_
+            if len(Xu) > self.max_graph_nodes:
+                self._reference = np.sort(rng.choice(len(Xu), self.max_graph_nodes, replace=False,
+                                                     p=w / w.sum()))
         elif len(Xu) == 1:
             lab = np.zeros(1, dtype=np.int64)
         else:
@@ -415,13 +426,14 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         np.minimum.at(frow, lab, first_row)
         order = np.lexsort((frow, -np.bincount(lab, weights=w, minlength=K)))
         lab = np.argsort(order)[lab].astype(np.int64)
-        self._Xu, self._w, self._lab_u = Xu, w, lab
         self.labels_ = lab[rows]
         self.n_clusters_ = K
         self.cluster_sizes_ = np.bincount(self.labels_, minlength=K).astype(np.int64)
         self.cluster_centers_ = np.vstack([np.average(Xu[lab == c], axis=0, weights=w[lab == c])
                                            for c in range(K)])
         self.silhouette_ = self._silhouette(Xu, lab)
+        ref = self._reference
+        self._Xu, self._w, self._lab_u = Xu[ref], w[ref], lab[ref]
         logger.info("missingness clusters: K=%d, sizes=%s, silhouette=%s, resolution=%s",
                     K, self.cluster_sizes_.tolist(), self.silhouette_, self.resolution_)
         return self
@@ -450,7 +462,7 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         cands = []
         if len(nodes) < len(Xu):  # the rest's neighbours among the sample: one search for every resolution
             rest = np.setdiff1d(np.arange(len(Xu)), nodes)
-            near = self._neighbours(Xu[rest], Xu[nodes])
+            near = self._neighbours(self._neighbour_index(Xu[nodes]), Xu[rest])
         for gamma in grid:
             extra = {} if gamma is None else {"resolution_parameter": gamma * scale}
             part = np.asarray(la.find_partition(g, **kw, **extra).membership)
@@ -479,7 +491,12 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
             if best is None or key > best[0]:
                 best = (key, lab, gamma)
         self.resolution_ = best[2]
-        return best[1]
+        lab = best[1]
+        if len(nodes) < len(Xu):  # the rest vote on the final labels, as predict will
+            lab = lab.copy()
+            lab[rest] = self._vote(near, w[nodes], lab[nodes])
+        self._reference = nodes
+        return lab
 
     def _guard(self, lab, w, Xu, min_size):
         lab = np.unique(lab, return_inverse=True)[1].ravel()
@@ -509,17 +526,36 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
             self._sil = pairwise_distances(Xu[self._sample[0]])
         return _sample_silhouette(self._sil, self._sample[1], lab[self._sample[0]])
 
-    def _neighbours(self, F, Xref):
-        """Indices of the ``k_neighbors`` nearest reference rows of each row of ``F``."""
+    def _neighbour_index(self, Xref):
+        """Nearest-neighbour search over the reference rows ``Xref``, equal distances ordered by row.
+
+        Reference row ``i`` of ``n`` gets a last coordinate ``1e-4 * sqrt(i / n)``
+        (queries 0), which adds ``1e-8 * i / n`` to its squared distance:
+        distinct distances of missing fractions differ by far more, float64
+        rounding (about 1e-15) by far less. So a row's neighbours do not depend
+        on the other rows of the call, their number or the thread count.
+        """
         from sklearn.neighbors import NearestNeighbors
-        nn = NearestNeighbors().fit(Xref)
-        return nn.kneighbors(F, n_neighbors=min(self.k_neighbors, len(Xref)), return_distance=False)
+        tie = 1e-4 * np.sqrt(np.arange(len(Xref)) / len(Xref))
+        return NearestNeighbors().fit(np.column_stack([Xref, tie]))
+
+    def _neighbours(self, index, F):
+        """Indices of the ``k_neighbors`` nearest reference rows of each row of ``F`` (see :meth:`_neighbour_index`)."""
+        k = min(self.k_neighbors, index.n_samples_fit_)
+        return index.kneighbors(np.column_stack([F, np.zeros(len(F))]), n_neighbors=k, return_distance=False)
 
     def _vote(self, ind, wref, labref):
-        """Count-weighted label vote of the nearest reference rows ``ind`` (see :meth:`_neighbours`)."""
+        """Count-weighted label vote of the nearest reference rows ``ind`` (see :meth:`_neighbours`).
+
+        A tie goes to the label of the nearer neighbour (each neighbour adds
+        ``2**-(rank + 1)`` to its label: less than one count in all, and exact
+        in floating point), so the winner does not depend on how labels are
+        numbered.
+        """
         n, n_labels = len(ind), int(labref.max()) + 1
         cnt = wref[ind].astype(float)
         take = np.clip(self.k_neighbors - (np.cumsum(cnt, axis=1) - cnt), 0, cnt)
+        take += 0.5 ** np.arange(1, ind.shape[1] + 1)
         cell = (np.arange(n)[:, None] * n_labels + labref[ind]).ravel()  # counts: exact sums in any order
         votes = np.bincount(cell, weights=take.ravel(), minlength=n * n_labels).reshape(n, n_labels)
         return votes.argmax(axis=1)
@@ -530,13 +566,17 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         lookup = np.full(inv.max() + 1, -1, dtype=np.int64)
         lookup[inv[:len(self._Xu)]] = self._lab_u
         out = lookup[inv[len(self._Xu):]]
-        new = out < 0
-        if new.any():
-            if self.n_clusters is not None:
-                d = ((F[new][:, None, :] - self.cluster_centers_[None]) ** 2).sum(axis=2)
-                out[new] = d.argmin(axis=1)
+        new = np.flatnonzero(out < 0)
+        if not len(new):
+            return out
+        index = self._neighbour_index(self._Xu) if self.n_clusters is None else None
+        for start in range(0, len(new), PREDICT_CHUNK):
+            part = new[start:start + PREDICT_CHUNK]
+            if index is not None:
+                out[part] = self._vote(self._neighbours(index, F[part]), self._w, self._lab_u)
             else:
-                out[new] = self._vote(self._neighbours(F[new], self._Xu), self._w, self._lab_u)
+                out[part] = (((F[part][:, None, :] - self.cluster_centers_[None]) ** 2)
+                             .sum(axis=2).argmin(axis=1))
         return out.astype(np.int64)
 
 
