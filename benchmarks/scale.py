@@ -165,7 +165,8 @@ def main(argv=None):
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
         subprocess.run([sys.executable, "-m", "ciss_vae.cli", "impute", str(src), "-o", str(work / "fit.parquet"),
                         "--save-model", str(model)], check=True, env=env, capture_output=True)
-        fresh = simulate_registry(n_rows=args.transform, n_columns=args.columns, seed=args.seed + 1)
+        fresh = simulate_registry(n_rows=args.transform, n_columns=args.columns, seed=args.seed + 1,
+                                  design_seed=args.seed)
         fresh_path = work / f"fresh_{args.transform}.parquet"
         fresh.df_missing.to_parquet(fresh_path, index=False)
         dst = work / "transform.parquet"

@@ -46,3 +46,21 @@ def test_same_seed_same_table_other_seed_other_table():
     c = simulate_registry(n_rows=500, n_columns=20, seed=4)
     pd.testing.assert_frame_equal(a.df_missing, b.df_missing)
     assert not a.df_complete.equals(c.df_complete)
+
+
+def test_design_seed_gives_fresh_rows_of_the_same_population():
+    a = simulate_registry(n_rows=4000, n_columns=20, seed=0)
+    b = simulate_registry(n_rows=4000, n_columns=20, seed=7, design_seed=0)
+    c = simulate_registry(n_rows=4000, n_columns=20, seed=7)
+    pd.testing.assert_frame_equal(simulate_registry(n_rows=500, n_columns=20, seed=3, design_seed=3).df_missing,
+                                  simulate_registry(n_rows=500, n_columns=20, seed=3).df_missing)
+    xs = [k for k in a.df_complete if k.startswith("x")]
+    sd = a.df_complete[xs].std()
+
+    def shift(other):  # largest gap between column means, in standard deviations
+        return float(((a.df_complete[xs].mean() - other.df_complete[xs].mean()).abs() / sd).max())
+
+    assert not a.df_complete.equals(b.df_complete)
+    assert shift(b) < 0.15 < 1.0 < shift(c)
+    rates = a.df_missing.isna().mean() - b.df_missing.isna().mean()
+    assert rates.abs().max() < 0.05

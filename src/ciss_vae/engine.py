@@ -388,11 +388,12 @@ class FitResult:
     loops: int
     stop_reason: str
     selected_phase: str
+    passes: int = 1  # imputation passes behind the selected model's output (its fill's depth + 1)
 
     def summary(self) -> dict:
         return dict(epochs=self.epochs, steps=self.history.steps, refit_loops=self.loops,
                     stop_reason=self.stop_reason, selected=self.selected_phase, validation_error=self.error,
-                    final_lr=self.final_lr)
+                    final_lr=self.final_lr, imputation_passes=self.passes)
 
 
 def train_initial(model, td: TrainingData, phase: Phase, gens: Generators, history: History, *,
@@ -419,27 +420,30 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
     on the model's imputation of the best fill so far and is scored on that fill.
     A loop with a lower error becomes the best model; it resets the patience
     count only when it lowers the error by more than the fraction ``tol``. After
-    a loop with no lower error, training restarts from the best model.
+    a loop with no lower error, training restarts from the best model. The
+    result's ``passes`` counts the imputations chained into the selected fill,
+    plus the one that makes the output: what ``CISSVAEImputer.transform`` repeats
+    on new rows.
     ``on_loop(step, error)`` sees the baseline (step 0) and every loop's error;
     it may raise to stop training (for example to prune a tuning trial).
     With ``validate_every``, each loop is validated as it trains, ends early
     after ``phase_patience`` validations without a better error, and keeps its
     best validated state.
     """
-    fill = td.data
+    fill, depth = td.data, 0
     scores = validate(model, td, fill)
-    best_err, best_state, best_fill = scores["imputation_error"], snapshot(model), fill
+    best_err, best_state, best_fill, best_depth = scores["imputation_error"], snapshot(model), fill, 0
     selected = "initial"
     history.rows.append(dict(phase="refit", loop=0, epoch=history.epoch - 1, **scores))
     best_row = len(history.rows) - 1
     if on_loop is not None:
         on_loop(0, best_err)
-    next_fill = impute(model, td, fill)
+    next_fill, next_depth = impute(model, td, fill), 1
     lr, bad, loops, reason = phase.lr, 0, 0, f"max_loops={max_loops} reached"
     if max_loops == 0:
         reason = "no refit loops asked for"
     for loop in range(1, max_loops + 1):
-        fill = next_fill
+        fill, depth = next_fill, next_depth
         lr, (err, state) = run_epochs(model, td, fill, td.refit_weight, dataclasses.replace(phase, lr=lr), gens,
                                       history, label="refit", loop=loop, validate_every=validate_every,
                                       patience=phase_patience, on_epoch=on_epoch)
@@ -454,9 +458,9 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
             on_loop(loop, err)
         improved = err < best_err * (1 - tol)
         if err < best_err:
-            best_err, best_state, best_fill = err, snapshot(model), fill
+            best_err, best_state, best_fill, best_depth = err, snapshot(model), fill, depth
             best_row, selected = len(history.rows) - 1, f"refit loop {loop}"
-            next_fill = impute(model, td, fill)
+            next_fill, next_depth = impute(model, td, fill), depth + 1
         else:
             model.load_state_dict(best_state)
         bad = 0 if improved else bad + 1
@@ -465,9 +469,10 @@ def refit_loop(model, td: TrainingData, phase: Phase, gens: Generators, history:
             break
     if math.isnan(best_err):
         reason += " (no validation cells: the last model is kept)"
-        best_state, best_fill = snapshot(model), fill
+        best_state, best_fill, best_depth = snapshot(model), fill, depth
     history.rows[best_row]["selected"] = True
-    return FitResult(best_state, best_fill, best_err, history, lr, history.epoch, loops, reason, selected)
+    return FitResult(best_state, best_fill, best_err, history, lr, history.epoch, loops, reason, selected,
+                     best_depth + 1)
 
 
 def fit(model, td: TrainingData, initial: Phase, refit: Phase | None, gens: Generators, *, max_loops: int,

@@ -91,8 +91,9 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             New rows. Missing cells are NaN/None.
         n_draws : int, optional
             None: one deterministic imputation (the model's prediction after
-            ``transform_max_iter`` passes at most, stopping once no cell moves
-            by more than ``transform_tol`` standardised units). An int ``m``:
+            ``transform_max_iter`` passes at most, by default
+            ``transform_passes_``, stopping once no cell moves by more than
+            ``transform_tol`` standardised units). An int ``m``:
             a list of ``m`` completed tables drawn for multiple imputation:
             draw ``i`` comes from bootstrap refit ``i`` of the model (see
             ``bootstrap_models``; the fitted model itself when there are none),
@@ -191,6 +192,10 @@ class CISSVAEImputer(_ImputerBase):
     fit_summary_ : dict
         Epochs, refit loops, why training stopped, the selected phase and its
         validation error, the seed and the number of clusters.
+    transform_passes_ : int
+        Imputation passes of ``transform`` when ``transform_max_iter`` is None:
+        those behind the selected model's output in training (the median over
+        averaged fits, rounded up).
     seed_ : int
         The seed used (drawn when ``seed=None``).
     n_features_in_, feature_names_in_ :
@@ -273,6 +278,7 @@ class CISSVAEImputer(_ImputerBase):
         self.model_ = result.model.cpu().eval()
         self.training_history_ = result.history
         self.fit_summary_ = result.summary
+        self.transform_passes_ = int(result.summary["imputation_passes"])
         return self
 
     def _check_input(self, X, reset):
@@ -323,11 +329,14 @@ class CISSVAEImputer(_ImputerBase):
     def _converge(self, rows, model=None):
         """Iterate fill <- model(fill) on the missing cells (at most ``transform_max_iter`` passes).
 
+        By default as many passes as ``transform_passes_``.
+
         Each row stops on its own once none of its cells moves by more than
         ``transform_tol``, so a row's imputation does not depend on the other
         rows of the call. ``model`` defaults to the fitted model.
         """
         model = self.model_.eval() if model is None else model
+        passes = self.transform_passes_ if self.transform_max_iter is None else int(self.transform_max_iter)
         kinds = self._kinds()
         missing = torch.as_tensor(rows.missing)
         out = rows.fill.clone()
@@ -335,7 +344,7 @@ class CISSVAEImputer(_ImputerBase):
             part = slice(start, start + EVAL_ROWS)
             mask, fill, clusters = missing[part], out[part], rows.clusters[part]
             active = mask.any(dim=1)
-            for _ in range(int(self.transform_max_iter)):
+            for _ in range(passes):
                 idx = torch.nonzero(active).squeeze(1)
                 if idx.numel() == 0:
                     break
@@ -471,6 +480,7 @@ class CISSVAEImputer(_ImputerBase):
         imp.cluster_names_ = np.asarray(f["cluster_names"])
         imp.n_clusters_ = int(f["n_clusters"])
         imp.fit_summary_ = f.get("fit_summary", {})
+        imp.transform_passes_ = int(imp.fit_summary_.get("imputation_passes", 1))
         imp.cluster_assigner_ = assigner_from_state(state["clusters"])
         imp.clusterer_ = imp.cluster_assigner_ if state["clusters"]["type"] != "labels" else None
         return imp

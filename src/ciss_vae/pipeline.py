@@ -205,13 +205,15 @@ def average_runs(runs: list[RunResult], s: dict) -> RunResult:
     imputed = imputed_frame(ds, predict_logits(model, td, fill.to(device)).cpu(), s["binary_output"],
                             s["clip_to_observed"], s["integer_output"])
     history = pd.concat([r.history.assign(fit=k) for k, r in enumerate(runs)], ignore_index=True)
-    own = ("epochs", "steps", "refit_loops", "stop_reason", "selected", "validation_error", "final_lr", "seed")
+    own = ("epochs", "steps", "refit_loops", "stop_reason", "selected", "validation_error", "final_lr", "seed",
+           "imputation_passes")
     fits = [{key: r.summary[key] for key in own} for r in runs]
     summary = dict(first.summary, epochs=sum(f["epochs"] for f in fits), steps=sum(f["steps"] for f in fits),
                    refit_loops=sum(f["refit_loops"] for f in fits),
                    validation_error=float(np.mean([f["validation_error"] for f in fits])),
                    stop_reason="; ".join(f"fit {k + 1}: {f['stop_reason']}" for k, f in enumerate(fits)),
                    selected="the mean of " + ", ".join(f"{f['selected']} (fit {k + 1})" for k, f in enumerate(fits)),
+                   imputation_passes=int(np.ceil(np.median([f["imputation_passes"] for f in fits]))),
                    fits=fits)
     logger.info("averaged %d fits (validation errors %s)", len(runs),
                 ", ".join(f"{f['validation_error']:.4g}" for f in fits))

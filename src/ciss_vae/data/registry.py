@@ -94,7 +94,7 @@ def _chunk(d: dict, group: np.ndarray, rng: np.random.Generator):
 
 
 def simulate_registry(n_rows: int = 100_000, n_columns: int = 100, n_clusters: int = 5,
-                      seed: int = 0) -> SimulatedRegistry:
+                      seed: int = 0, design_seed: int | None = None) -> SimulatedRegistry:
     """Simulate a registry table of mixed column types with clustered, MNAR missingness.
 
     Parameters
@@ -110,6 +110,11 @@ def simulate_registry(n_rows: int = 100_000, n_columns: int = 100, n_clusters: i
         Hidden groups; each is a missingness cluster.
     seed : int, default 0
         Seed of everything (design and rows).
+    design_seed : int, optional
+        Seed of the design alone (column layout, loadings, group means and
+        missing rates), so that another ``seed`` with the same
+        ``design_seed`` gives fresh rows of the same population (new rows for
+        ``transform``). Default: the design of ``seed``.
 
     Returns
     -------
@@ -147,8 +152,10 @@ def simulate_registry(n_rows: int = 100_000, n_columns: int = 100, n_clusters: i
         raise ValueError(f"n_rows must be positive, got {n_rows}")
     if n_clusters < 1:
         raise ValueError(f"n_clusters must be at least 1, got {n_clusters}")
-    design_seed, group_seed, rows_seed = np.random.SeedSequence(seed).spawn(3)
-    d = _design(int(n_columns), int(n_clusters), np.random.default_rng(design_seed))
+    own_design, group_seed, rows_seed = np.random.SeedSequence(seed).spawn(3)
+    if design_seed is not None:
+        own_design = np.random.SeedSequence(design_seed).spawn(3)[0]
+    d = _design(int(n_columns), int(n_clusters), np.random.default_rng(own_design))
     n_cont, n_bin = d["n_cont"], d["n_binary"]
     group = np.random.default_rng(group_seed).integers(0, n_clusters, n_rows)
     cont = np.empty((n_rows, n_cont))
