@@ -285,6 +285,7 @@ def test_clip_to_observed_flag_reaches_run_cissvae():
 
 def test_progress_logs_every_tenth_of_a_slow_phase_when_not_a_terminal(caplog):
     import logging
+    import time
 
     from ciss_vae.progress import TrainingProgress
 
@@ -307,6 +308,11 @@ def test_progress_logs_every_tenth_of_a_slow_phase_when_not_a_terminal(caplog):
         assert initial[4].startswith("initial: epoch 10/20 (50 %), step 160, loss 1, val 0.41, best 0.41;")
         assert initial[-1].startswith("initial: epoch 20/20 (100 %)") and "done in" in initial[-1]
         assert refit[-1].startswith("refit 1/2: epoch 3/10 (30 %), step 368") and "done in" in refit[-1]
+        caplog.clear()
+        with TrainingProgress(20, 10, 2, enabled=False, min_interval=0.0) as p:
+            feed(p)
+            time.sleep(1.1)  # work after the last epoch (imputing the table) is not the phase's time
+        assert caplog.records[-1].getMessage().endswith("; done in 0 s")
         caplog.clear()
         with TrainingProgress(20, 10, 2, enabled=False) as p:  # a fit of a few seconds: not a word
             feed(p)

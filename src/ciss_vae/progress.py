@@ -121,7 +121,7 @@ class TrainingProgress:
             self._start_phase(row)
         ph = self._phase
         ph["done"] += 1
-        ph["row"] = row
+        ph["row"], ph["end"] = row, time.perf_counter()
         if row.get("imputation_error") is not None:
             ph["best"] = min(ph["best"], row["imputation_error"])
         if self._progress is not None:
@@ -142,8 +142,8 @@ class TrainingProgress:
         total = max(total, 1)
         now = time.perf_counter()
         step = max(1, math.ceil(total * self.log_every)) if self.log_every else total + 1
-        self._phase = dict(label=label, total=total, done=0, start=now, last_log=now, step=step, next_log=step,
-                           best=math.inf, row=row)
+        self._phase = dict(label=label, total=total, done=0, start=now, end=now, last_log=now, step=step,
+                           next_log=step, best=math.inf, row=row)
         if self._progress is not None:
             self._task = self._progress.add_task("", total=total, label=label)
 
@@ -163,8 +163,8 @@ class TrainingProgress:
     def _log(self, ph, final: bool = False) -> None:
         now = time.perf_counter()
         spent = now - ph["start"]
-        if final:
-            when = f"done in {spent:.0f} s"
+        if final:  # the phase ended with its last epoch, not when the next phase (or the fit) began
+            when = f"done in {ph['end'] - ph['start']:.0f} s"
         else:
             left = spent / ph["done"] * (ph["total"] - ph["done"])
             when = f"{spent:.0f} s so far, at most ~{left:.0f} s left in this phase"
@@ -183,7 +183,7 @@ class TrainingProgress:
                 self._progress.update(self._task, total=max(task.completed, 1), completed=max(task.completed, 1))
                 self._done.append(task)
             self._task = None
-        elif self._progress is None and time.perf_counter() - ph["start"] >= self.min_interval:
+        elif self._progress is None and ph["end"] - ph["start"] >= self.min_interval:
             self._log(ph, final=True)
 
 
