@@ -291,9 +291,10 @@ def test_predict_checks_its_input():
     assert model.predict(X[:0]).shape == (0,)
 
 
-def test_many_distinct_patterns_use_a_graph_sample():
+@pytest.mark.parametrize("n_clusters", [None, 3])
+def test_many_distinct_patterns_use_a_graph_sample(n_clusters):
     X, y = planted(n_per=200, seed=12, p=24, rate=0.5)
-    model = MissingnessClusterer(max_graph_nodes=150).fit(X)
+    model = MissingnessClusterer(n_clusters, max_graph_nodes=150).fit(X)
     assert model.n_patterns_ > 150
     assert adjusted_rand_score(y, model.labels_) >= 0.8
     # the sample is the reference predict votes against and the state keeps: the training rows get labels_
