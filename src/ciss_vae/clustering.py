@@ -396,7 +396,7 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         rows = inv2[inverse]  # row -> distinct pattern
         self.n_patterns_ = len(Xu)
         self._sil = None
-        self._reference = np.arange(len(Xu))
+        reference = np.arange(len(Xu))  # the patterns predict looks up and votes against
         rng = np.random.default_rng(self.seed)
         m = self.sample_size
         ids, mult = np.unique(rows if n <= m else rows[rng.choice(n, m, replace=False)],
@@ -411,12 +411,12 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
             km = KMeans(n_clusters=self.n_clusters, n_init=10, random_state=self.seed)
             lab = km.fit(Xu, sample_weight=w).labels_
             if len(Xu) > self.max_graph_nodes:
-                self._reference = np.sort(rng.choice(len(Xu), self.max_graph_nodes, replace=False,
-                                                     p=w / w.sum()))
+                reference = np.sort(rng.choice(len(Xu), self.max_graph_nodes, replace=False,
+                                               p=w / w.sum()))
         elif len(Xu) == 1:
             lab = np.zeros(1, dtype=np.int64)
         else:
-            lab = self._leiden(Xu, w, min_size, rng)
+            lab, reference = self._leiden(Xu, w, min_size, rng)
         lab = self._guard(lab, w, Xu, min_size)
         # number clusters by decreasing size, ties by first row
         K = int(lab.max()) + 1
@@ -432,13 +432,13 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         self.cluster_centers_ = np.vstack([np.average(Xu[lab == c], axis=0, weights=w[lab == c])
                                            for c in range(K)])
         self.silhouette_ = self._silhouette(Xu, lab)
-        ref = self._reference
-        self._Xu, self._w, self._lab_u = Xu[ref], w[ref], lab[ref]
+        self._Xu, self._w, self._lab_u = Xu[reference], w[reference], lab[reference]
         logger.info("missingness clusters: K=%d, sizes=%s, silhouette=%s, resolution=%s",
                     K, self.cluster_sizes_.tolist(), self.silhouette_, self.resolution_)
         return self
 
     def _leiden(self, Xu, w, min_size, rng):
+        """Labels of the patterns ``Xu``, and the patterns the graph was built on (all, or a sample)."""
         ig, la = _import_leiden()
         obj, grid, auto = self._leiden_settings()
         nodes = np.arange(len(Xu))
@@ -495,8 +495,7 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         if len(nodes) < len(Xu):  # the rest vote on the final labels, as predict will
             lab = lab.copy()
             lab[rest] = self._vote(near, w[nodes], lab[nodes])
-        self._reference = nodes
-        return lab
+        return lab, nodes
 
     def _guard(self, lab, w, Xu, min_size):
         lab = np.unique(lab, return_inverse=True)[1].ravel()

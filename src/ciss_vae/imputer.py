@@ -278,8 +278,12 @@ class CISSVAEImputer(_ImputerBase):
         self.model_ = result.model.cpu().eval()
         self.training_history_ = result.history
         self.fit_summary_ = result.summary
-        self.transform_passes_ = int(result.summary["imputation_passes"])
         return self
+
+    @property
+    def transform_passes_(self) -> int:
+        """Imputation passes of ``transform`` when ``transform_max_iter`` is None (from ``fit_summary_``)."""
+        return int(self.fit_summary_.get("imputation_passes", 1))
 
     def _check_input(self, X, reset):
         if isinstance(X, torch.Tensor):
@@ -480,7 +484,6 @@ class CISSVAEImputer(_ImputerBase):
         imp.cluster_names_ = np.asarray(f["cluster_names"])
         imp.n_clusters_ = int(f["n_clusters"])
         imp.fit_summary_ = f.get("fit_summary", {})
-        imp.transform_passes_ = int(imp.fit_summary_.get("imputation_passes", 1))
         imp.cluster_assigner_ = assigner_from_state(state["clusters"])
         imp.clusterer_ = imp.cluster_assigner_ if state["clusters"]["type"] != "labels" else None
         return imp
