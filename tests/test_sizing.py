@@ -33,6 +33,24 @@ def test_weak_or_small_clusters_share_every_layer_and_clear_ones_get_private_lay
                            latent_shared=False, output_shared=False)
 
 
+def test_a_pooled_network_hides_input_cells_in_training_and_per_cluster_layers_do_not():
+    decide = lambda *a: sizing.input_dropout(sizing.auto_values(8000, 30, 2, *a)[0])  # noqa: E731
+    assert decide([8000], None, False) == sizing.INPUT_DROPOUT == 0.1
+    assert decide([4000, 4000], 0.30, False) == 0.1
+    assert decide([2000] * 4, 0.63, False) == 0.0
+    assert decide([4000, 4000], None, True) == 0.0
+    assert sizing.input_dropout(dict(sizing.pooled_layer_orders(2), layer_order_enc=["s", "u"])) == 0.0
+    assert sizing.published_values(3)["input_dropout"] == 0.0
+    data, _, _ = make_table()
+    given = fit_table(data, settings(n_clusters=1, epochs=2, max_loops=1, input_dropout=0.3))
+    auto = fit_table(data, settings(n_clusters=1, epochs=2, max_loops=1))
+    assert given.summary["settings"]["input_dropout"] == 0.3
+    assert auto.summary["settings"]["input_dropout"] == 0.1
+    assert "input_dropout=0.1 (a pooled network)" in auto.summary["decided"]
+    private = fit_table(data, settings(n_clusters=1, epochs=2, max_loops=1, layer_order_enc=["u", "s"]))
+    assert private.summary["settings"]["input_dropout"] == 0.0
+
+
 @pytest.mark.parametrize("n_rows, batch, epochs, loop_epochs, epoch_rows", [
     (178, 16, 334, 84, None), (1797, 112, 236, 59, None), (8000, 500, 250, 63, None), (16384, 1024, 250, 63, None),
     (16385, 1024, 250, 63, 16384), (10**6, 1024, 250, 63, 16384)])
@@ -78,7 +96,7 @@ def test_published_mode_trains_with_the_published_values(caplog):
                            clusters=clusters)
     used = result.summary["settings"]
     assert used == dict(hidden_dims=[16, 8], latent_dim=3, batch_size=4000, epochs=3, epochs_per_loop=3,
-                        initial_lr=0.01, max_loops=1, ensemble_size=1, epoch_rows=None,
+                        initial_lr=0.01, max_loops=1, ensemble_size=1, epoch_rows=None, input_dropout=0.0,
                         layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2, latent_shared=False,
                         output_shared=False)
     assert result.history.lr.iloc[0] == 0.01
@@ -96,10 +114,10 @@ def test_auto_mode_decides_from_the_table_and_never_overrides_a_given_setting():
     assert result.summary["decided"] == ("decided from the table (240 rows, 6 columns): epochs_per_loop=125 "
                                          "(1000 steps); initial_lr=0.003; ensemble_size=3 (the mean of 3 fits "
                                          "on 3 hold-outs: at most 4096 rows); epoch_rows=None (epochs given: an epoch is a "
-                                         "pass); one cluster: every layer shared")
+                                         "pass); input_dropout=0.1 (a pooled network); one cluster: every layer shared")
     everything = dict(batch_size=32, epochs=2, epochs_per_loop=2, initial_lr=0.01, max_loops=1, ensemble_size=1,
                       epoch_rows=240, layer_order_enc=["u", "s"], layer_order_dec=["s", "s"], latent_shared=True,
-                      output_shared=False)
+                      output_shared=False, input_dropout=0.0)
     result = fit_table(data, settings(n_clusters=1, **everything))
     assert result.summary["decided"] is None
     assert result.summary["settings"]["layer_order_enc"] == ["unshared", "shared"]

@@ -366,7 +366,7 @@ def run_cissvae(
     tol=0.01,
     n_iter_no_change=5,
     precision="float32",
-    input_dropout=0.0,
+    input_dropout=None,
     val_seed=None,
     show_progress=None,
     ensemble_size=None,

@@ -385,10 +385,11 @@ SETTINGS: tuple[Setting, ...] = (
             "'bfloat16' runs the training forward pass under autocast (faster on CPUs with bfloat16 matrix units "
             "and on recent GPUs); validation and imputation stay float32.", "training", _faces(*_ALL),
             cli=dict(choices=("float32", "bfloat16"))),
-    Setting("input_dropout", 0.0, number(0.0, 0.95), "float, default=0.0",
+    Setting("input_dropout", None, number(0.0, 0.95, optional=True), "float, optional",
             "Fraction of the input cells hidden (set to ``replacement_value``, as a missing cell is) in each "
             "training batch while the loss still scores them, so the network learns to predict a cell from the "
-            "others rather than copy it through. 0 trains as the published code does.", "training",
+            "others rather than copy it through." + _SIZED + " (0: no cell hidden; from the table: 0.1 when "
+            "every layer is shared, 0 with per-cluster layers).", "training",
             _faces(*_ALL), cli=dict(type=float, metavar="F")),
     Setting("val_seed", None, seed, "int, optional", "Seed of the validation hold-out; None uses ``seed``.",
             "training", _faces(*_ALL), cli=dict(type=int, metavar="N")),

@@ -20,6 +20,16 @@ The rules, each measured in ``benchmarks/defaults_ablation.py`` (see
   reading of a silhouette of 0.5 or more: "a reasonable structure") and every
   cluster has at least ``MIN_CLUSTER_ROWS`` rows; otherwise every layer is
   shared (one pooled network; the clusters still shape the hold-out).
+* **Hidden input cells when the network is pooled.** With every layer
+  shared, ``INPUT_DROPOUT`` of the input cells of each training batch are
+  hidden (set as a missing cell is) while the loss still scores them, so the
+  network learns to predict a cell from the others instead of copying it
+  through its bottleneck (a denoising autoencoder). On the accuracy suite (6
+  tables x 4 mechanisms x 3 seeds, all pooled) it lowered the error in 50 of
+  72 tables (published cohort MAR 0.127 -> 0.115, MNAR 0.085 -> 0.076; worse
+  only on breast_cancer, by about 2 %) and on a simulated registry of 10,000
+  rows (0.549 -> 0.534); with the per-cluster layers of the example cohort's
+  own missingness it cost 2-8 % (3 seeds), so per-cluster networks keep 0.
 * **A network as wide as the table.** The published widths (150-120-60, a
   latent code of 15) were chosen for the 30-column example cohort. A table of
   ``d`` model columns gets the hidden widths scaled by ``d / FULL_WIDTH_COLUMNS``
@@ -72,6 +82,7 @@ INITIAL_STEPS = 4000
 LOOP_STEPS = 1000
 MAX_LOOPS = 5
 LEARNING_RATE = 0.003
+INPUT_DROPOUT = 0.1
 PUBLISHED_HIDDEN = (150, 120, 60)
 PUBLISHED_LATENT = 15
 FULL_WIDTH_COLUMNS = 15
@@ -153,10 +164,18 @@ def auto_values(n_rows: int, n_columns: int, n_layers: int, cluster_sizes, silho
     return values, why
 
 
+def input_dropout(layers: dict) -> float:
+    """``INPUT_DROPOUT`` for a pooled network (every layer of ``layers`` shared), else 0 (see the module notes)."""
+    words = list(layers["layer_order_enc"]) + list(layers["layer_order_dec"])
+    pooled = all(str(w).lower().startswith("s") for w in words) and layers["latent_shared"] and layers["output_shared"]
+    return INPUT_DROPOUT if pooled else 0.0
+
+
 def published_values(n_layers: int) -> dict:
     """The published implementation's value of every sized setting."""
     return dict(hidden_dims=list(PUBLISHED_HIDDEN), latent_dim=PUBLISHED_LATENT, batch_size=4000, epochs=500,
                 epochs_per_loop=None, initial_lr=0.01, max_loops=100, ensemble_size=1, epoch_rows=None,
+                input_dropout=0.0,
                 **published_layer_orders(n_layers))
 
 
@@ -182,6 +201,9 @@ def resolve(s: dict, *, n_rows: int, n_columns: int, cluster_sizes, silhouette=N
     else:
         values, why = auto_values(n_rows, n_columns, n_layers, cluster_sizes, silhouette, clusters_given,
                                   s.get("batch_size"))
+        values["input_dropout"] = input_dropout({k: values[k] if s[k] is None else s[k] for k in LAYERS})
+        why["input_dropout"] = (f"input_dropout={values['input_dropout']:g} "
+                                f"({'a pooled network' if values['input_dropout'] else 'per-cluster layers'})")
         if s["epochs"] is not None or s["epochs_per_loop"] is not None:  # the caller counts in passes
             values["epoch_rows"], why["epoch_rows"] = None, "epoch_rows=None (epochs given: an epoch is a pass)"
         text = (f"decided from the table ({n_rows} rows, {n_columns} columns): "
