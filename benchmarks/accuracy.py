@@ -201,7 +201,8 @@ def main(argv=None):
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--csv", default=None, help="also write the tidy table here (and the command to CSV.cmd)")
     ap.add_argument("--from-csv", nargs="+", default=None,
-                    help="no runs: build --out from tables written by earlier runs with --csv")
+                    help="no runs: build --out from tables written by earlier runs with --csv (a later file's "
+                         "result for the same table and method replaces an earlier one)")
     ap.add_argument("--notes", default=None, help="markdown file appended to --out (discussion)")
     ap.add_argument("--preface", default=None, help="markdown file put right under the title of --out")
     args = ap.parse_args(argv)
@@ -221,7 +222,11 @@ def main(argv=None):
                 cmd, _, secs = side.read_text().strip().rpartition("\n")
                 cmds.append(cmd)
                 wall = max(wall, float(secs))  # the runs went in parallel
-        result = ComparisonResult(table=pd.concat(tables, ignore_index=True))
+        table = pd.concat(tables, ignore_index=True)  # a later file's run of a method on a table supersedes
+        order = {m: i for i, m in enumerate(dict.fromkeys(table["method"]))}  # methods in their first file's order
+        table = table.drop_duplicates(["dataset", "mechanism", "rate", "seed", "method"], keep="last")
+        table = table.sort_values("method", key=lambda m: m.map(order), kind="stable")
+        result = ComparisonResult(table=table.reset_index(drop=True))
         write_markdown(args.out, result, "\n".join(cmds + [command]), wall, args)
         print(result.markdown("std_rmse"))
         print(f"\nwall time of the longest run: {wall:.0f} s ({wall / 60:.1f} min)")
