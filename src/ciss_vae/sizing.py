@@ -27,9 +27,10 @@ The rules, each measured in ``benchmarks/defaults_ablation.py`` (see
   through its bottleneck (a denoising autoencoder). On the accuracy suite (6
   tables x 4 mechanisms x 3 seeds, all pooled) it lowered the error in 50 of
   72 tables (published cohort MAR 0.127 -> 0.115, MNAR 0.085 -> 0.076; worse
-  by more than 0.5 % only on breast_cancer, about 2 %) and on a simulated registry of 10,000
-  rows (0.549 -> 0.534); with the per-cluster layers of the example cohort's
-  own missingness it cost 2-8 % (3 seeds), so per-cluster networks keep 0.
+  by more than 0.5 % only on breast_cancer, about 2 %) and on a simulated
+  registry of 10,000 rows (0.549 -> 0.534); with the per-cluster layers of the
+  example cohort's own missingness it cost 2-8 % (3 seeds), so per-cluster
+  networks keep 0.
 * **A network as wide as the table.** The published widths (150-120-60, a
   latent code of 15) were chosen for the 30-column example cohort. A table of
   ``d`` model columns gets the hidden widths scaled by ``d / FULL_WIDTH_COLUMNS``
@@ -167,8 +168,11 @@ def auto_values(n_rows: int, n_columns: int, n_layers: int, cluster_sizes, silho
 
 def input_dropout(layers: dict) -> float:
     """``INPUT_DROPOUT`` for a pooled network (every layer of ``layers`` shared), else 0 (see the module notes)."""
-    words = list(layers["layer_order_enc"]) + list(layers["layer_order_dec"])
-    pooled = all(str(w).lower().startswith("s") for w in words) and layers["latent_shared"] and layers["output_shared"]
+    from ciss_vae.model import normalize_layer_order
+
+    words = [w for k in ("layer_order_enc", "layer_order_dec")
+             for w in normalize_layer_order(layers[k], len(layers[k]), k)]
+    pooled = set(words) <= {"shared"} and layers["latent_shared"] and layers["output_shared"]
     return INPUT_DROPOUT if pooled else 0.0
 
 
