@@ -1,10 +1,16 @@
 """Proper multiple imputation: bootstrap refits, multiple_impute, stack_draws."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from ciss_vae import CISSVAEImputer, multiple_impute, stack_draws
+from ciss_vae.classes.cluster_dataset import ClusterDataset
+from ciss_vae.classes.vae import CISSVAE
+from ciss_vae.engine import Phase, TrainingData, bootstrap_states
 
 SMALL = dict(hidden_dims=(16,), latent_dim=2, layer_order_enc=("s",), layer_order_dec=("s",), epochs=30,
              max_loops=1, epochs_per_loop=10, batch_size=50, device="cpu")
@@ -123,3 +129,27 @@ def test_draws_of_one_model_are_its_imputation_plus_residual_noise():
     scale = imp.residual_std_[0] * imp.stds_[0]
     z = np.concatenate([(d.x - point.x) / scale for d in imp.transform(new, n_draws=20)])
     assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05 and np.abs(z).max() < 5.5
+
+
+def test_bootstrap_refits_start_afresh_from_one_shared_start(table):
+    """Refits ignore the fitted parameters, share their start and row order, and differ by their rows only."""
+    data, _, clusters = table
+    ds = ClusterDataset(data, clusters)
+    td = TrainingData.from_dataset(ds, torch.device("cpu"))
+    model = CISSVAE(ds.n_features, [16, 8], ["u", "s"], ["s", "u"], False, 3, False, ds.n_clusters)
+    options = dict(validate_every=1, patience=None)
+
+    def states(m, epochs, n=2, first=0):
+        return bootstrap_states(m, td, ds.data, Phase(epochs, 0.01, 1.0, 0.1, 0.0, 64), n, 7, first=first, **options)
+
+    start = states(model, 0)
+    moved = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in moved.parameters():
+            p.add_(1.0)
+    for state in start[1:] + states(moved, 0):
+        assert all(torch.equal(state[k], start[0][k]) for k in state)
+    assert not all(torch.equal(start[0][k], v) for k, v in model.state_dict().items())
+    trained = states(model, 3)
+    assert not all(torch.equal(trained[0][k], trained[1][k]) for k in trained[0])
+    assert all(torch.equal(v, trained[1][k]) for k, v in states(model, 3, n=1, first=1)[0].items())

@@ -407,12 +407,13 @@ SETTINGS: tuple[Setting, ...] = (
             "``squeeze``). The published implementation does not clip.", "output", _faces(*_ALL),
             cli=dict(kind="bool")),
     Setting("bootstrap_models", 5, integer(0), "int, default=5",
-            "Bootstrap refits kept for multiple imputation: after the fit, the selected model is trained one "
-            "refit loop's budget further on each of this many bootstrap resamples of the rows, and draw ``i`` of "
-            "``transform(X, n_draws=m)`` comes from refit ``i`` (in turn when ``m`` is larger), so the spread of "
-            "the draws includes the model's uncertainty (proper imputation). 0 keeps none: draws then come from "
-            "the one fitted model and hold only its noise (improper; intervals too narrow). Costs one refit "
-            "loop per model at fit time.", "output", _faces(IMPUTER, **{CLI: (None, 0)}),
+            "Bootstrap refits kept for multiple imputation: after the fit, the network is trained again from "
+            "new initial parameters (the initial phase's budget) on each of this many bootstrap resamples of the "
+            "rows, and draw ``i`` of ``transform(X, n_draws=m)`` comes from refit ``i`` (in turn when ``m`` is "
+            "larger), so the spread of the draws includes the model's uncertainty (proper imputation, "
+            "bootstrap-then-impute). 0 keeps none: draws then come from the one fitted model and hold only its "
+            "noise (improper; intervals too narrow). Costs about one initial training phase per refit at fit "
+            "time.", "output", _faces(IMPUTER, **{CLI: (None, 0)}),
             why="the command line writes one imputed table, which needs no draws; give --bootstrap-models N "
                 "with --save-model to draw from the saved model.",
             cli=dict(type=int, metavar="N")),
