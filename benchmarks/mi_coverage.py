@@ -28,6 +28,7 @@ interval and its mean width.
     python benchmarks/mi_coverage.py --reps 200 --jobs 2 --settings small
     python benchmarks/mi_coverage.py --reps 30 --scenarios slope_n200 --settings default
     python benchmarks/mi_coverage.py --from-csv benchmarks/results/mi_coverage_default_40reps.csv
+    python benchmarks/mi_coverage.py --scenarios slope_n1000 --first-rep 40 --reps 160 --csv more.csv
 """
 
 from __future__ import annotations
@@ -240,6 +241,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenarios", nargs="+", default=list(TRUTH), choices=list(TRUTH))
     p.add_argument("--reps", type=int, default=200)
+    p.add_argument("--first-rep", type=int, default=0,
+                   help="number of the first repetition (to extend a run: its CSVs summarise together)")
     p.add_argument("--m", type=int, default=5)
     p.add_argument("--settings", choices=("small", "default"), default="small")
     p.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
@@ -247,21 +250,22 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--no-r", action="store_true", help="skip R's mice")
     p.add_argument("--csv", help="write every repetition's result here")
-    p.add_argument("--from-csv", help="only summarise a table written by --csv")
+    p.add_argument("--from-csv", nargs="+", help="only summarise the tables written by --csv (concatenated)")
     args = p.parse_args(argv)
     if args.from_csv:
-        print(markdown(summarise(pd.read_csv(args.from_csv))))
+        print(markdown(summarise(pd.concat([pd.read_csv(f) for f in args.from_csv], ignore_index=True))))
         return
     extra = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
     t0 = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(args.jobs) as pool_:
         for scenario in args.scenarios:
-            work = [(scenario, r, args.m, args.settings, extra) for r in range(args.reps)]
+            reps = range(args.first_rep, args.first_rep + args.reps)
+            work = [(scenario, r, args.m, args.settings, extra) for r in reps]
             for result in pool_.map(ciss_vae_rep, work):
                 rows += [dict(r, scenario=scenario) for r in result]
             if not args.no_r:
-                tables = [(r, simulate(scenario, r)[1]) for r in range(args.reps)]
+                tables = [(r, simulate(scenario, r)[1]) for r in reps]
                 for method in ("norm", "pmm"):
                     t = time.perf_counter()
                     res = r_mice(scenario, tables, args.m, method)

@@ -1,6 +1,7 @@
 """Proper multiple imputation: bootstrap refits, multiple_impute, stack_draws."""
 
 import copy
+import sys
 
 import numpy as np
 import pandas as pd
@@ -153,3 +154,26 @@ def test_bootstrap_refits_start_afresh_from_one_shared_start(table):
     trained = states(model, 3)
     assert not all(torch.equal(trained[0][k], trained[1][k]) for k in trained[0])
     assert all(torch.equal(v, trained[1][k]) for k, v in states(model, 3, n=1, first=1)[0].items())
+
+
+def test_coverage_battery_extends_a_run_from_a_later_repetition(tmp_path, capsys, monkeypatch):
+    """``--first-rep`` simulates from that repetition on, and ``--from-csv`` summarises several runs together."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mi_coverage.py"
+    spec = importlib.util.spec_from_file_location("mi_coverage_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, bench)  # its worker function is pickled by module name
+    spec.loader.exec_module(bench)
+    fast = ["--scenarios", "slope_n200", "--reps", "1", "--m", "2", "--no-r", "--jobs", "1",
+            "--set", "epochs=3", "epochs_per_loop=2", "ensemble_size=1"]
+    for first in (3, 4):
+        bench.main(fast + ["--first-rep", str(first), "--csv", str(tmp_path / f"r{first}.csv")])
+        run = pd.read_csv(tmp_path / f"r{first}.csv")
+        assert set(run["rep"]) == {first} and len(run) == 3
+        complete = run.set_index("method").loc["complete cases", "estimate"]
+        assert complete == pytest.approx(bench.analyse("slope_n200", bench.simulate("slope_n200", first)[1].dropna())[0])
+    capsys.readouterr()
+    bench.main(["--from-csv", str(tmp_path / "r3.csv"), str(tmp_path / "r4.csv")])
+    assert "| slope_n200 | complete cases | 2 |" in capsys.readouterr().out
