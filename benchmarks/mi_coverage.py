@@ -277,7 +277,8 @@ def main(argv=None):
     if args.csv:
         df.to_csv(args.csv, index=False)
     print(markdown(summarise(df)))
-    print(f"\nwall time {time.perf_counter() - t0:.0f} s; reps {args.reps}, m {args.m}, settings {args.settings} {extra or ''}")
+    print(f"\nwall time {time.perf_counter() - t0:.0f} s; reps {args.reps} from {args.first_rep}, m {args.m}, "
+          f"settings {args.settings} {extra or ''}")
 
 
 if __name__ == "__main__":

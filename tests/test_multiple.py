@@ -173,7 +173,8 @@ def test_coverage_battery_extends_a_run_from_a_later_repetition(tmp_path, capsys
         run = pd.read_csv(tmp_path / f"r{first}.csv")
         assert set(run["rep"]) == {first} and len(run) == 3
         complete = run.set_index("method").loc["complete cases", "estimate"]
-        assert complete == pytest.approx(bench.analyse("slope_n200", bench.simulate("slope_n200", first)[1].dropna())[0])
+        rows = bench.simulate("slope_n200", first)[1].dropna()
+        assert complete == pytest.approx(bench.analyse("slope_n200", rows)[0])
     capsys.readouterr()
     bench.main(["--from-csv", str(tmp_path / "r3.csv"), str(tmp_path / "r4.csv")])
     assert "| slope_n200 | complete cases | 2 |" in capsys.readouterr().out
