@@ -115,3 +115,43 @@ def test_epoch_rows_counts_epochs_in_rows_and_steps_are_recorded(table):
     assert (part.summary["epochs"], part.summary["steps"]) == (6, 6 * 3)
     assert (whole.summary["epochs"], whole.summary["steps"]) == (6, 6 * 12)
     assert not part.imputed.equals(whole.imputed)
+
+
+def test_flush_subnormals_zeroes_only_subnormal_parameters_and_adam_moments():
+    from ciss_vae.engine import flush_subnormals, make_adam
+
+    layer = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1e-40, 0.5, -1e-39], [2e-38, -3.0, 0.0]]))
+    opt = make_adam(layer, 1e-3, 0.0)
+    layer.weight.grad, layer.bias.grad = torch.ones_like(layer.weight), torch.ones_like(layer.bias)
+    opt.step()
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1e-40, 0.5, -1e-39], [2e-38, -3.0, 0.0]]))
+    opt.state[layer.weight]["exp_avg_sq"][0, 0] = 5e-41
+    flush_subnormals(opt)
+    assert layer.weight.tolist() == [[0.0, 0.5, 0.0], [pytest.approx(2e-38, rel=1e-6), -3.0, 0.0]]
+    assert opt.state[layer.weight]["exp_avg_sq"][0, 0].item() == 0.0
+    assert opt.state[layer.weight]["exp_avg_sq"][1, 1].item() > 0
+
+
+def test_training_clears_subnormal_weights_that_the_optimiser_would_leave(table):
+    """Weights out of a dead ReLU unit get no gradient; subnormal there, they would slow every CPU matmul."""
+    from ciss_vae.engine import FLUSH_EVERY, Generators, History, Phase, TrainingData, run_epochs
+    from ciss_vae.pipeline import build_model
+
+    data, _, clusters = table
+    ds = ClusterDataset(data, clusters)
+    cpu = torch.device("cpu")
+    model = build_model(ds, 0, cpu, hidden_dims=[16, 8], latent_dim=3, layer_order_enc=["u", "u"],
+                        layer_order_dec=["s", "s"], latent_shared=False, output_shared=False)
+    with torch.no_grad():
+        model.encoder[0].bias[:, 5] = -1e6  # unit 5 of the first layer never fires
+        model.encoder[1].weight[:, 5, :] = 1e-40
+    td = TrainingData.from_dataset(ds, cpu)
+    steps = -(-len(data) // 20)
+    phase = Phase(-(-FLUSH_EVERY // steps), 1e-3, 1.0, 0.001, 0.0, 20)
+    run_epochs(model, td, td.data, td.train_weight, phase, Generators.from_seed(0, cpu), History(), label="initial",
+               loop=0)
+    assert torch.count_nonzero(model.encoder[1].weight[:, 5, :]) == 0
+    assert torch.count_nonzero(model.encoder[1].weight[:, 4, :]) > 0
