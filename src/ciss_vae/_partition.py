@@ -1,4 +1,4 @@
-"""Private helpers of :mod:`ciss_vae.clustering`: graph, merges and partition scores.
+"""Private helpers of :mod:`ciss_vae.clustering`: graph, merges, partition scores and choice, neighbour votes.
 
 All functions work on *distinct* patterns ``X`` (one row each) with their row
 counts ``w`` as weights, never on an N x N matrix of rows.
@@ -6,7 +6,11 @@ counts ``w`` as weights, never on an N x N matrix of rows.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 
 def _import_leiden():
@@ -159,3 +163,61 @@ def _sample_silhouette(D, m, lab):
     with np.errstate(invalid="ignore", divide="ignore"):
         s = np.where(own > 0, (b - a) / np.maximum(a, b), 0.0)
     return float(np.average(np.nan_to_num(s), weights=m))
+
+
+def _best_candidate(cands, w, X, min_size, merge: bool, bic):
+    """The partition to keep among ``cands`` (``(resolution, labels)`` pairs) and its resolution.
+
+    With ``merge``, each candidate's clusters under ``min_size`` rows are merged
+    first. Preferred: every cluster at least ``min_size`` rows, then the lowest
+    ``bic(labels)``, then fewer clusters; the first of equals wins.
+    """
+    best = None
+    for gamma, lab in cands:
+        if merge:
+            lab = _merge_small(lab, w, X, min_size)[0]
+        size = np.bincount(np.unique(lab, return_inverse=True)[1].ravel(), weights=w)
+        score = bic(lab)
+        logger.debug("candidate (resolution %s): K=%d, BIC %.1f", gamma, len(size), score)
+        key = (bool(size.min() >= min_size), -round(score, 6), -len(size))
+        if best is None or key > best[0]:
+            best = (key, lab, gamma)
+    return best[1], best[2]
+
+
+def _neighbour_index(Xref):
+    """Nearest-neighbour search over the reference rows ``Xref``, equal distances ordered by row.
+
+    Reference row ``i`` of ``n`` gets a last coordinate ``1e-4 * sqrt(i / n)``
+    (queries 0), which adds ``1e-8 * i / n`` to its squared distance:
+    distinct distances of missing fractions differ by far more, float64
+    rounding (about 1e-15) by far less. So a row's neighbours do not depend
+    on the other rows of the call, their number or the thread count.
+    """
+    from sklearn.neighbors import NearestNeighbors
+    tie = 1e-4 * np.sqrt(np.arange(len(Xref)) / len(Xref))
+    return NearestNeighbors().fit(np.column_stack([Xref, tie]))
+
+
+def _nearest(index, F, k):
+    """Indices of the ``k`` nearest reference rows of each row of ``F`` (see :func:`_neighbour_index`)."""
+    k = min(k, index.n_samples_fit_)
+    return index.kneighbors(np.column_stack([F, np.zeros(len(F))]), n_neighbors=k, return_distance=False)
+
+
+def _vote(ind, wref, labref, k):
+    """Count-weighted label vote of the nearest reference rows ``ind`` (see :func:`_nearest`).
+
+    Each reference row stands for ``wref`` rows; the nearest ``k`` rows vote.
+    A tie goes to the label of the nearer neighbour (each neighbour adds
+    ``2**-(rank + 1)`` to its label: less than one count in all, and exact
+    in floating point), so the winner does not depend on how labels are
+    numbered.
+    """
+    n, n_labels = len(ind), int(labref.max()) + 1
+    cnt = wref[ind].astype(float)
+    take = np.clip(k - (np.cumsum(cnt, axis=1) - cnt), 0, cnt)
+    take += 0.5 ** np.arange(1, ind.shape[1] + 1)
+    cell = (np.arange(n)[:, None] * n_labels + labref[ind]).ravel()  # counts: exact sums in any order
+    votes = np.bincount(cell, weights=take.ravel(), minlength=n * n_labels).reshape(n, n_labels)
+    return votes.argmax(axis=1)

@@ -35,9 +35,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from threadpoolctl import threadpool_limits
 
-from ciss_vae._partition import (_binomial_bic, _import_leiden, _knn_graph, _merge_small,
-                                 _sample_silhouette, _ward_levels)
-from ciss_vae.patterns import collapse, detect_repeated_measures
+from ciss_vae._partition import (_best_candidate, _binomial_bic, _import_leiden, _knn_graph, _merge_small,
+                                 _nearest, _neighbour_index, _sample_silhouette, _vote, _ward_levels)
+from ciss_vae.patterns import collapse, feature_groups, group_fractions
 from ciss_vae.tabular import as_frame, resolve_columns
 
 logger = logging.getLogger(__name__)
@@ -205,9 +205,9 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         self.columns_ = list(columns)
         self._positional = positional
         self._n_input_columns = len(self.columns_) if n_input_columns is None else int(n_input_columns)
-        self.feature_groups_ = self._groups(self.columns_, positional)
+        self.feature_groups_ = feature_groups(self.feature_groups, self.columns_, positional)
         first, inverse, counts = collapse(mask)
-        F = self._features(mask[first])
+        F = group_fractions(mask[first], self.columns_, self.feature_groups_)
         trials = [len(v) for v in self.feature_groups_.values()]
         return self._fit_features(F, inverse, counts, mask.shape[0], trials)
 
@@ -251,7 +251,7 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         if mask.shape[0] == 0:
             return np.empty(0, dtype=np.int64)
         first, inverse, _ = collapse(mask)
-        return self._predict_features(self._features(mask[first]))[inverse]
+        return self._predict_features(group_fractions(mask[first], self.columns_, self.feature_groups_))[inverse]
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> dict:
@@ -291,43 +291,6 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         return model
 
     # ------------------------------------------------------------------ internals
-    def _groups(self, columns, positional):
-        fg = self.feature_groups
-        if fg is None:
-            return {str(c): [c] for c in columns}
-        if isinstance(fg, str):
-            if fg != "auto":
-                raise ValueError(f"feature_groups must be 'auto', None or a dict; got {fg!r}")
-            found = None if positional else detect_repeated_measures(columns)
-            groups = {} if found is None else {
-                stem: [columns[i] for i in v] for stem, v in found.items()}
-            if groups:
-                logger.info("feature groups from repeated-measure names: %s",
-                            {k: len(v) for k, v in groups.items()})
-        elif isinstance(fg, dict):
-            groups = {}
-            for g, members in fg.items():
-                members = [members] if isinstance(members, (str, int)) else list(members)
-                pos = sorted(resolve_columns(members, columns, "feature_groups", positional=False))
-                groups[str(g)] = [columns[i] for i in pos]
-        else:
-            raise TypeError("feature_groups must be 'auto', None or a dict")
-        claimed = {c for v in groups.values() for c in v}
-        for c in columns:
-            if c not in claimed:
-                key = str(c)
-                while key in groups:  # a column named like a group stem
-                    key += "'"
-                groups[key] = [c]
-        return groups
-
-    def _features(self, umask):
-        pos = {c: i for i, c in enumerate(self.columns_)}
-        out = np.empty((len(umask), len(self.feature_groups_)))
-        for j, members in enumerate(self.feature_groups_.values()):
-            out[:, j] = umask[:, [pos[c] for c in members]].mean(axis=1)
-        return out
-
     def _min_size(self, n):
         m = self.min_cluster_size
         if m is None:
@@ -462,14 +425,14 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         cands = []
         if len(nodes) < len(Xu):  # the rest's neighbours among the sample: one search for every resolution
             rest = np.setdiff1d(np.arange(len(Xu)), nodes)
-            near = self._neighbours(self._neighbour_index(Xu[nodes]), Xu[rest])
+            near = _nearest(_neighbour_index(Xu[nodes]), Xu[rest], self.k_neighbors)
         for gamma in grid:
             extra = {} if gamma is None else {"resolution_parameter": gamma * scale}
             part = np.asarray(la.find_partition(g, **kw, **extra).membership)
             if len(nodes) < len(Xu):
                 lab = np.empty(len(Xu), dtype=np.int64)
                 lab[nodes] = part
-                lab[rest] = self._vote(near, w[nodes], part)
+                lab[rest] = _vote(near, w[nodes], part, self.k_neighbors)
                 part = lab
             cands.append((gamma, part))
             logger.debug("Leiden %s resolution %s: %d clusters", obj, gamma, part.max() + 1)
@@ -480,21 +443,10 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
             if self.small_clusters == "merge":
                 fine = _merge_small(fine, w, Xu, min_size)[0]
             cands += [(cands[-1][0], lv) for lv in _ward_levels(fine, w, Xu)]
-        best = None
-        for gamma, lab in cands:
-            if self.small_clusters == "merge":
-                lab = _merge_small(lab, w, Xu, min_size)[0]
-            size = np.bincount(np.unique(lab, return_inverse=True)[1].ravel(), weights=w)
-            bic = self._bic(lab)
-            logger.debug("candidate (resolution %s): K=%d, BIC %.1f", gamma, len(size), bic)
-            key = (bool(size.min() >= min_size), -round(bic, 6), -len(size))
-            if best is None or key > best[0]:
-                best = (key, lab, gamma)
-        self.resolution_ = best[2]
-        lab = best[1]
+        lab, self.resolution_ = _best_candidate(cands, w, Xu, min_size, self.small_clusters == "merge", self._bic)
         if len(nodes) < len(Xu):  # the rest vote on the final labels, as predict will
             lab = lab.copy()
-            lab[rest] = self._vote(near, w[nodes], lab[nodes])
+            lab[rest] = _vote(near, w[nodes], lab[nodes], self.k_neighbors)
         return lab, nodes
 
     def _guard(self, lab, w, Xu, min_size):
@@ -525,40 +477,6 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
             self._sil = pairwise_distances(Xu[self._sample[0]])
         return _sample_silhouette(self._sil, self._sample[1], lab[self._sample[0]])
 
-    def _neighbour_index(self, Xref):
-        """Nearest-neighbour search over the reference rows ``Xref``, equal distances ordered by row.
-
-        Reference row ``i`` of ``n`` gets a last coordinate ``1e-4 * sqrt(i / n)``
-        (queries 0), which adds ``1e-8 * i / n`` to its squared distance:
-        distinct distances of missing fractions differ by far more, float64
-        rounding (about 1e-15) by far less. So a row's neighbours do not depend
-        on the other rows of the call, their number or the thread count.
-        """
-        from sklearn.neighbors import NearestNeighbors
-        tie = 1e-4 * np.sqrt(np.arange(len(Xref)) / len(Xref))
-        return NearestNeighbors().fit(np.column_stack([Xref, tie]))
-
-    def _neighbours(self, index, F):
-        """Indices of the ``k_neighbors`` nearest reference rows of each row of ``F`` (see :meth:`_neighbour_index`)."""
-        k = min(self.k_neighbors, index.n_samples_fit_)
-        return index.kneighbors(np.column_stack([F, np.zeros(len(F))]), n_neighbors=k, return_distance=False)
-
-    def _vote(self, ind, wref, labref):
-        """Count-weighted label vote of the nearest reference rows ``ind`` (see :meth:`_neighbours`).
-
-        A tie goes to the label of the nearer neighbour (each neighbour adds
-        ``2**-(rank + 1)`` to its label: less than one count in all, and exact
-        in floating point), so the winner does not depend on how labels are
-        numbered.
-        """
-        n, n_labels = len(ind), int(labref.max()) + 1
-        cnt = wref[ind].astype(float)
-        take = np.clip(self.k_neighbors - (np.cumsum(cnt, axis=1) - cnt), 0, cnt)
-        take += 0.5 ** np.arange(1, ind.shape[1] + 1)
-        cell = (np.arange(n)[:, None] * n_labels + labref[ind]).ravel()  # counts: exact sums in any order
-        votes = np.bincount(cell, weights=take.ravel(), minlength=n * n_labels).reshape(n, n_labels)
-        return votes.argmax(axis=1)
-
     def _predict_features(self, F):
         _, inv = np.unique(np.vstack([self._Xu, F]), axis=0, return_inverse=True)
         inv = inv.ravel()
@@ -568,66 +486,15 @@ class MissingnessClusterer(ClusterMixin, BaseEstimator):
         new = np.flatnonzero(out < 0)
         if not len(new):
             return out
-        index = self._neighbour_index(self._Xu) if self.n_clusters is None else None
+        index = _neighbour_index(self._Xu) if self.n_clusters is None else None
         for start in range(0, len(new), PREDICT_CHUNK):
             part = new[start:start + PREDICT_CHUNK]
             if index is not None:
-                out[part] = self._vote(self._neighbours(index, F[part]), self._w, self._lab_u)
+                out[part] = _vote(_nearest(index, F[part], self.k_neighbors), self._w, self._lab_u, self.k_neighbors)
             else:
                 out[part] = (((F[part][:, None, :] - self.cluster_centers_[None]) ** 2)
                              .sum(axis=2).argmin(axis=1))
         return out.astype(np.int64)
-
-
-class PatternAssigner:
-    """Cluster of a row from its missingness pattern, for cluster labels a user gave.
-
-    Patterns seen in training get the majority cluster of their training rows;
-    new patterns get the cluster whose centroid (mean missingness indicator of
-    its training rows) is nearest in squared Euclidean distance.
-    """
-
-    def __init__(self, patterns, codes, centers):
-        self.patterns = np.asarray(patterns, dtype=bool).reshape(len(codes), -1)
-        self.codes = np.asarray(codes, dtype=np.int64)
-        self.centers = np.asarray(centers, dtype=float)
-        self._lookup = {p.tobytes(): c for p, c in zip(np.packbits(self.patterns, axis=1), self.codes)}
-
-    @classmethod
-    def fit(cls, mask: np.ndarray, codes: np.ndarray, n_clusters: int) -> "PatternAssigner":
-        """The rule for training rows with missingness ``mask`` and cluster ``codes`` (0..n_clusters-1)."""
-        pats, inverse = np.unique(mask, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        votes = np.zeros((len(pats), n_clusters))
-        np.add.at(votes, (inverse, codes), 1)
-        centers = np.vstack([mask[codes == c].mean(axis=0) for c in range(n_clusters)])
-        return cls(pats, votes.argmax(axis=1), centers)
-
-    def predict_mask(self, mask: np.ndarray) -> np.ndarray:
-        """Cluster code of each row of a missingness ``mask`` (same columns as in :meth:`fit`)."""
-        packed = np.packbits(mask, axis=1)
-        out = np.array([self._lookup.get(p.tobytes(), -1) for p in packed], dtype=np.int64)
-        new = out < 0
-        if new.any():
-            d = ((mask[new][:, None, :].astype(float) - self.centers[None]) ** 2).sum(axis=2)
-            out[new] = d.argmin(axis=1)
-        return out
-
-    def to_state(self) -> dict:
-        return dict(type="labels", patterns=self.patterns.astype(int).tolist(), codes=self.codes.tolist(),
-                    centers=self.centers.tolist())
-
-    @classmethod
-    def from_state(cls, state: dict) -> "PatternAssigner":
-        return cls(state["patterns"], state["codes"], state["centers"])
-
-
-def assigner_from_state(state: dict):
-    """The cluster-assignment rule (:class:`MissingnessClusterer` or :class:`PatternAssigner`) of a state."""
-    kinds = {"labels": PatternAssigner, "missingness_clusterer": MissingnessClusterer}
-    if state.get("type") not in kinds:
-        raise ValueError(f"unknown cluster assignment type {state.get('type')!r}")
-    return kinds[state["type"]].from_state(state)
 
 
 def cluster_on_missing(data, cols_ignore=None, n_clusters=None, seed=42, k_neighbors=30,

@@ -57,7 +57,7 @@ except ImportError:  # scikit-learn 1.3 - 1.5 (the declared floor is 1.3)
 
 from ciss_vae import persistence
 from ciss_vae import settings as S
-from ciss_vae.clustering import PatternAssigner, assigner_from_state
+from ciss_vae.assignment import PatternAssigner, assigner_from_state
 from ciss_vae.engine import EVAL_ROWS, TrainingData, activate, derived_seed, forward_rows, predict_logits
 from ciss_vae.losses import ColumnKinds
 from ciss_vae.model import CISSVAE
@@ -182,7 +182,7 @@ class CISSVAEImputer(_ImputerBase):
         Fitted when ``clusters`` is not given to fit.
     cluster_assigner_ : object
         ``predict_mask(mask)`` -> cluster code of new rows (the clusterer, or
-        :class:`~ciss_vae.clustering.PatternAssigner` for given clusters).
+        :class:`~ciss_vae.assignment.PatternAssigner` for given clusters).
     cluster_names_ : ndarray
         Cluster label of each cluster code.
     fit_output_ : DataFrame

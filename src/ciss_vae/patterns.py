@@ -1,13 +1,18 @@
-"""Missingness patterns: distinct rows of a mask, and repeated-measure groups found from column names."""
+"""Missingness patterns: distinct rows of a mask, repeated-measure groups found from column names, group fractions."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 
 import numpy as np
 
-__all__ = ["collapse", "detect_repeated_measures"]
+from ciss_vae.tabular import resolve_columns
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["collapse", "detect_repeated_measures", "feature_groups", "group_fractions"]
 
 
 def collapse(mask):
@@ -73,3 +78,47 @@ def detect_repeated_measures(names):
         if shared and key > best_key:
             best, best_key = groups, key
     return best
+
+
+def feature_groups(spec, columns, positional: bool) -> dict:
+    """``{group name: member columns}`` covering every column of ``columns`` once.
+
+    ``spec``: ``"auto"`` (repeated measures found by :func:`detect_repeated_measures`;
+    none for positional columns), None (one group per column) or a dict of
+    group name -> column(s). Columns in no group get a group of their own,
+    named after the column (with ``'`` appended while the name is taken).
+    """
+    if spec is None:
+        return {str(c): [c] for c in columns}
+    if isinstance(spec, str):
+        if spec != "auto":
+            raise ValueError(f"feature_groups must be 'auto', None or a dict; got {spec!r}")
+        found = None if positional else detect_repeated_measures(columns)
+        groups = {} if found is None else {stem: [columns[i] for i in v] for stem, v in found.items()}
+        if groups:
+            logger.info("feature groups from repeated-measure names: %s", {k: len(v) for k, v in groups.items()})
+    elif isinstance(spec, dict):
+        groups = {}
+        for g, members in spec.items():
+            members = [members] if isinstance(members, (str, int)) else list(members)
+            pos = sorted(resolve_columns(members, columns, "feature_groups", positional=False))
+            groups[str(g)] = [columns[i] for i in pos]
+    else:
+        raise TypeError("feature_groups must be 'auto', None or a dict")
+    claimed = {c for v in groups.values() for c in v}
+    for c in columns:
+        if c not in claimed:
+            key = str(c)
+            while key in groups:  # a column named like a group stem
+                key += "'"
+            groups[key] = [c]
+    return groups
+
+
+def group_fractions(mask, columns, groups: dict) -> np.ndarray:
+    """For each row of the boolean ``mask`` (columns ``columns``), the fraction of each group's columns missing."""
+    pos = {c: i for i, c in enumerate(columns)}
+    out = np.empty((len(mask), len(groups)))
+    for j, members in enumerate(groups.values()):
+        out[:, j] = mask[:, [pos[c] for c in members]].mean(axis=1)
+    return out
