@@ -449,6 +449,22 @@ def test_feature_groups_options():
     assert manual.feature_groups_["g"] == [0, 1, 2, 3] and len(manual.feature_groups_) == 9
 
 
+
+def test_feature_groups_and_their_missing_fractions():
+    from ciss_vae.patterns import feature_groups, group_fractions
+
+    cols = ["Y11", "Y12", "Y21", "Y22", "Y1"]  # a column named like the stem Y1 gets "Y1'"
+    groups = feature_groups("auto", cols, positional=False)
+    assert groups == {"Y1": ["Y11", "Y12"], "Y2": ["Y21", "Y22"], "Y1'": ["Y1"]}
+    assert feature_groups("auto", list(range(5)), positional=True) == {str(i): [i] for i in range(5)}
+    assert feature_groups({"both": ["Y22", "Y11"]}, cols, positional=False)["both"] == ["Y11", "Y22"]
+    with pytest.raises(ValueError, match="feature_groups must be 'auto'"):
+        feature_groups("visits", cols, positional=False)
+    with pytest.raises(TypeError, match="feature_groups must be"):
+        feature_groups(3, cols, positional=False)
+    mask = np.array([[1, 0, 1, 1, 0], [0, 0, 0, 0, 1]], dtype=bool)
+    np.testing.assert_array_equal(group_fractions(mask, cols, groups), [[0.5, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
 # --------------------------------------------------------------------------- docs, imports
 def test_docstring_examples_run():
     for module in (clustering_module, proportions_module):
