@@ -23,6 +23,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from ciss_vae.patterns import collapse  # noqa: E402
+
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # weight of the network in the average
 
 
@@ -36,11 +38,11 @@ def normal_em(Z: np.ndarray, iterations: int = 30, ridge: float = 1e-3) -> np.nd
     """
     n, d = Z.shape
     miss = np.isnan(Z)
-    mean = np.where(miss.all(axis=0), 0.0, np.nanmean(np.where(miss.all(axis=0), 0.0, Z), axis=0))
+    mean = np.nanmean(np.where(miss.all(axis=0), 0.0, Z), axis=0)  # a column with no observed cell: 0
     filled = np.where(miss, mean, Z)
     cov = np.cov(filled, rowvar=False) + ridge * np.eye(d)
-    patterns, inverse = np.unique(miss, axis=0, return_inverse=True)
-    groups = [(m, np.flatnonzero(inverse.ravel() == g)) for g, m in enumerate(patterns) if m.any()]
+    first, inverse, _ = collapse(miss)
+    groups = [(miss[f], np.flatnonzero(inverse == g)) for g, f in enumerate(first) if miss[f].any()]
     for _ in range(iterations):
         scatter = np.zeros((d, d))
         for m, rows in groups:
