@@ -52,16 +52,18 @@ def test_a_pooled_network_hides_input_cells_in_training_and_per_cluster_layers_d
 
 
 @pytest.mark.parametrize("n_rows, batch, epochs, loop_epochs, epoch_rows", [
-    (178, 16, 334, 84, None), (1797, 112, 236, 59, None), (8000, 500, 250, 63, None), (16384, 1024, 250, 63, None),
-    (16385, 1024, 250, 63, 16384), (10**6, 1024, 250, 63, 16384)])
+    (178, 16, 334, 84, None), (1797, 112, 236, 59, None), (8000, 500, 125, 63, None), (16384, 1024, 125, 63, None),
+    (16385, 1024, 125, 63, 16384), (10**6, 1024, 125, 63, 16384)])
 def test_training_budget_is_a_number_of_steps_whatever_the_table_size(n_rows, batch, epochs, loop_epochs,
                                                                       epoch_rows):
     values, why = sizing.auto_values(n_rows, 30, 3, [n_rows], None, False)
     assert (values["batch_size"], values["epochs"], values["epochs_per_loop"]) == (batch, epochs, loop_epochs)
     assert values["epoch_rows"] == epoch_rows  # beyond 16 full batches an epoch is 16 batches: same steps
     steps = epochs * -(-min(n_rows, epoch_rows or n_rows) // batch)
-    assert 4000 <= steps < 4000 + 2 * batch
-    assert values["max_loops"] == sizing.MAX_LOOPS and values["initial_lr"] == sizing.LEARNING_RATE
+    averaged = n_rows <= sizing.ENSEMBLE_MAX_ROWS  # three fits of 4000 steps; one fit of 2000 on larger tables
+    budget, loops = (4000, sizing.MAX_LOOPS) if averaged else (2000, sizing.ONE_FIT_MAX_LOOPS)
+    assert budget <= steps < budget + 2 * batch
+    assert values["max_loops"] == loops and values["initial_lr"] == sizing.LEARNING_RATE
     assert why["batch_size"] == f"batch_size={batch}" and why["layer_order_enc"] == "one cluster: every layer shared"
 
 
@@ -74,6 +76,14 @@ def test_network_is_as_wide_as_the_table(n_columns, hidden, latent):
     assert (values["hidden_dims"], values["latent_dim"]) == (hidden, latent)
     assert why["hidden_dims"] == f"hidden_dims={hidden}, latent_dim={latent} ({n_columns} columns)"
     assert sizing.published_values(3)["hidden_dims"] == [150, 120, 60]
+
+
+def test_a_normal_is_blended_in_unless_the_table_is_wider_than_the_limit():
+    narrow, why = sizing.auto_values(500, sizing.NORMAL_MAX_COLUMNS, 3, [500], None, False)
+    wide, why_wide = sizing.auto_values(500, sizing.NORMAL_MAX_COLUMNS + 1, 3, [500], None, False)
+    assert narrow["normal_blend"] is True and wide["normal_blend"] is False
+    assert why_wide["normal_blend"] == "normal_blend=False (257 columns; at most 256 are blended)"
+    assert sizing.published_values(3)["normal_blend"] is False
 
 
 def test_unset_widths_are_decided_and_published_mode_keeps_the_published_network():
@@ -97,7 +107,7 @@ def test_published_mode_trains_with_the_published_values(caplog):
     used = result.summary["settings"]
     assert used == dict(hidden_dims=[16, 8], latent_dim=3, batch_size=4000, epochs=3, epochs_per_loop=3,
                         initial_lr=0.01, max_loops=1, ensemble_size=1, epoch_rows=None, input_dropout=0.0,
-                        layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2, latent_shared=False,
+                        normal_blend=False, layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2, latent_shared=False,
                         output_shared=False)
     assert result.history.lr.iloc[0] == 0.01
     assert "published defaults" in result.summary["decided"] and "published defaults" in caplog.text
@@ -114,10 +124,11 @@ def test_auto_mode_decides_from_the_table_and_never_overrides_a_given_setting():
     assert result.summary["decided"] == ("decided from the table (240 rows, 6 columns): epochs_per_loop=125 "
                                          "(1000 steps); initial_lr=0.003; ensemble_size=3 (the mean of 3 fits "
                                          "on 3 hold-outs: at most 4096 rows); epoch_rows=None (epochs given: an epoch is a "
-                                         "pass); input_dropout=0.1 (a pooled network); one cluster: every layer shared")
+                                         "pass); input_dropout=0.1 (a pooled network); normal_blend=True (6 columns; at "
+                                         "most 256 are blended); one cluster: every layer shared")
     everything = dict(batch_size=32, epochs=2, epochs_per_loop=2, initial_lr=0.01, max_loops=1, ensemble_size=1,
                       epoch_rows=240, layer_order_enc=["u", "s"], layer_order_dec=["s", "s"], latent_shared=True,
-                      output_shared=False, input_dropout=0.0)
+                      output_shared=False, input_dropout=0.0, normal_blend=True)
     result = fit_table(data, settings(n_clusters=1, **everything))
     assert result.summary["decided"] is None
     assert result.summary["settings"]["layer_order_enc"] == ["unshared", "shared"]

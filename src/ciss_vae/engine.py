@@ -524,6 +524,11 @@ def fit(model, td: TrainingData, initial: Phase, refit: Phase | None, gens: Gene
     return result
 
 
+def bootstrap_rows(n: int, seed: int, b: int) -> torch.Tensor:
+    """Row indices of bootstrap resample ``b`` of ``n`` rows: ``n`` drawn with replacement, seeded by ``(seed, b)``."""
+    return torch.randint(n, (n,), generator=torch.Generator().manual_seed(derived_seed(seed, 104729, b)))
+
+
 def bootstrap_states(model, td: TrainingData, fill, phase: Phase, n_models: int, seed: int, *,
                      validate_every: int, patience: int | None, first: int = 0) -> list[dict]:
     """Parameters of ``n_models`` fits of ``model``'s network, each from scratch on a bootstrap resample of the rows.
@@ -551,9 +556,8 @@ def bootstrap_states(model, td: TrainingData, fill, phase: Phase, n_models: int,
     """
     states = []
     for b in range(first, first + n_models):
-        resample = torch.Generator().manual_seed(derived_seed(seed, 104729, b))
         gens = Generators.from_seed(derived_seed(seed, 104723, 0), fill.device)  # the same for every b
-        rows = torch.randint(td.n_rows, (td.n_rows,), generator=resample).to(fill.device)
+        rows = bootstrap_rows(td.n_rows, seed, b).to(fill.device)
         sample = dataclasses.replace(td, data=td.data[rows], clusters=td.clusters[rows],
                                      train_weight=td.train_weight[rows])
         refit = copy.deepcopy(model)

@@ -61,16 +61,19 @@ from ciss_vae.assignment import PatternAssigner, assigner_from_state
 from ciss_vae.engine import EVAL_ROWS, TrainingData, activate, derived_seed, forward_rows, predict_logits
 from ciss_vae.losses import ColumnKinds
 from ciss_vae.model import CISSVAE
+from ciss_vae.normal import ClusterNormal, NormalBlend
 from ciss_vae.output import observed_range, output_values
-from ciss_vae.pipeline import RunResult, bootstrap_refits, fit_table
+from ciss_vae.pipeline import RunResult, bootstrap_normals, bootstrap_refits, fit_table
 from ciss_vae.schema import TableSchema, encode_column
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "ciss_vae.CISSVAEImputer"
-FORMAT_VERSION = 4
-_READS = (2, 3, 4)  # 2: before the settings declaration; 2 and 3: no bootstrap refits (draws are improper)
+FORMAT_VERSION = 5
+_READS = (2, 3, 4, 5)  # 2: before the settings declaration; 2 and 3: no bootstrap refits (draws are improper);
+# 2 to 4: no normal blend
 _BOOTSTRAP = "bootstrap."  # weights of refit b are saved as "bootstrap.<b>.<name>"
+_NORMAL = "normal."  # the blend's normal as "normal.<means|covariances>", refit b's as "normal.<b>.<...>"
 _PARAMS = S.defaults(S.IMPUTER)
 
 
@@ -97,7 +100,9 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             a list of ``m`` completed tables drawn for multiple imputation:
             draw ``i`` comes from bootstrap refit ``i`` of the model (see
             ``bootstrap_models``; the fitted model itself when there are none),
-            around that model's converged imputation (its latent at the mean):
+            around that model's converged imputation (its latent at the mean;
+            with ``normal_blend``, blended with the normal refitted to the same
+            bootstrap resample):
             observation noise with the residual std of each continuous column
             measured on the validation cells at fit time, Bernoulli draws for
             binary and categorical draws for one-hot and label columns; draw
@@ -115,7 +120,7 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         rows = self._read(X)
         if n_draws is None:
             fill = self._converge(rows)
-            logits = self._logits(rows, fill)
+            logits = self._blended(rows, self._logits(rows, fill))
             out = self._table(rows, output_values(rows, logits, self.binary_output, self._value_range()))
             return _wrap_data_with_container("transform", out, X, self)
         if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
@@ -126,7 +131,7 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             if key not in converged:
                 model = self._draw_model(i)
                 converged[key] = (model, self._converge(rows, model))
-            values = self._draw(rows, i, *converged[key])
+            values = self._draw(rows, i, *converged[key], normal=self._draw_normal(i))
             draws.append(_wrap_data_with_container("transform", self._table(rows, values), X, self))
         return draws
 
@@ -176,8 +181,17 @@ class CISSVAEImputer(_ImputerBase):
         (empty with ``bootstrap_models=0``).
     residual_std_ : ndarray
         Per model column, residual std (standardised units) of the model on
-        the validation cells (continuous columns; 0 for binary ones); the
-        observation noise of ``n_draws``.
+        the validation cells (continuous columns, of the blended imputations
+        when there is a blend; 0 for binary ones); the observation noise of
+        ``n_draws``.
+    blend_ : NormalBlend or None
+        With ``normal_blend``: the multivariate normal (per cluster, or one)
+        whose conditional means are averaged into the imputations of the
+        continuous columns, and the network's weight in each column
+        (:class:`~ciss_vae.normal.NormalBlend`).
+    bootstrap_normals_ : list of ClusterNormal
+        With a blend: the normal fitted again to each bootstrap refit's rows,
+        blended into that refit's draws (empty without a blend).
     clusterer_ : MissingnessClusterer or None
         Fitted when ``clusters`` is not given to fit.
     cluster_assigner_ : object
@@ -273,8 +287,13 @@ class CISSVAEImputer(_ImputerBase):
             self.residual_std_ = np.sqrt(np.mean(np.square(errors), axis=0))
         else:
             self.residual_std_ = _residual_std(result.model, ds, result.fill)
+        self.blend_ = result.blend
+        if result.blend is not None:
+            measured = ~np.isnan(result.blend.residual_std)
+            self.residual_std_ = np.where(measured, result.blend.residual_std, self.residual_std_)
         refits = bootstrap_refits(result, self.run_settings(), self.bootstrap_models) if self.bootstrap_models else []
         self.bootstrap_states_ = [{k: v.cpu() for k, v in state.items()} for state in refits]
+        self.bootstrap_normals_ = bootstrap_normals(result, len(refits)) if result.blend is not None else []
         self.model_ = result.model.cpu().eval()
         self.training_history_ = result.history
         self.fit_summary_ = result.summary
@@ -329,6 +348,14 @@ class CISSVAEImputer(_ImputerBase):
         self.model_.eval()
         return forward_rows(self.model_, fill, rows.clusters)
 
+    def _blended(self, rows, logits, normal=None):
+        """``logits`` with the blend of fit applied (``normal`` in place of its own), if there is one."""
+        if self.blend_ is None:
+            return logits
+        Z = torch.as_tensor((rows.raw_data.numpy() - self.means_) / self.stds_)
+        blend = self.blend_ if normal is None else NormalBlend(normal, self.blend_.weights, self.blend_.residual_std)
+        return blend.apply(logits, Z, rows.clusters)
+
     @torch.no_grad()
     def _converge(self, rows, model=None):
         """Iterate fill <- model(fill) on the missing cells (at most ``transform_max_iter`` passes).
@@ -360,11 +387,12 @@ class CISSVAEImputer(_ImputerBase):
         return out
 
     @torch.no_grad()
-    def _draw(self, rows, i, model, fill) -> np.ndarray:
+    def _draw(self, rows, i, model, fill, normal=None) -> np.ndarray:
         """One multiple-imputation draw in original units (model columns).
 
         The conditional mean comes from draw ``i``'s ``model`` applied to its
-        converged imputation ``fill`` (latent at its mean); around it, one draw per missing cell:
+        converged imputation ``fill`` (latent at its mean), blended with draw
+        ``i``'s ``normal`` when there is a blend; around it, one draw per missing cell:
         Gaussian noise with the column's residual std, a Bernoulli label, a
         categorical label. The latent is not sampled, and drawn values are not
         fed back through the encoder: on rows unlike the training rows its
@@ -372,7 +400,7 @@ class CISSVAEImputer(_ImputerBase):
         """
         s = self.schema_
         gen = torch.Generator().manual_seed(derived_seed(self.seed_, 7919, i))
-        z = forward_rows(model, fill, rows.clusters).double()
+        z = self._blended(rows, forward_rows(model, fill, rows.clusters), normal).double()
         noise = torch.randn(z.shape, generator=gen, dtype=torch.float64) * torch.as_tensor(self.residual_std_)
         z = torch.where(torch.as_tensor(s.continuous), z + noise, z)
         for idx in s.categorical.values():  # Gumbel-max: the argmax taken in output_values is a softmax draw
@@ -392,6 +420,12 @@ class CISSVAEImputer(_ImputerBase):
         model = copy.deepcopy(self.model_)
         model.load_state_dict(self.bootstrap_states_[i % len(self.bootstrap_states_)])
         return model.eval()
+
+    def _draw_normal(self, i):
+        """The normal of draw ``i`` (fitted to bootstrap resample ``i``), or None: the blend's own."""
+        if not self.bootstrap_normals_:
+            return None
+        return self.bootstrap_normals_[i % len(self.bootstrap_normals_)]
 
     def _value_range(self):
         """The training data's observed range per model column when ``clip_to_observed``, else None."""
@@ -436,6 +470,9 @@ class CISSVAEImputer(_ImputerBase):
                         observed_max=[persistence.finite_or_none(v) for v in self.observed_max_],
                         cluster_names=plain(list(self.cluster_names_), "cluster labels"),
                         n_clusters=int(self.n_clusters_), bootstrap_models=len(self.bootstrap_states_),
+                        blend=None if self.blend_ is None else dict(
+                            weights=[float(v) for v in self.blend_.weights],
+                            residual_std=[persistence.finite_or_none(v) for v in self.blend_.residual_std]),
                         fit_summary=plain(getattr(self, "fit_summary_", None) or {}, "the fit summary")),
             clusters=self.cluster_assigner_.to_state(),
         )
@@ -449,7 +486,8 @@ class CISSVAEImputer(_ImputerBase):
         model = CISSVAE(**m["constructor"])
         prefixes = [f"{_BOOTSTRAP}{b}." for b in range(int(state["fitted"].get("bootstrap_models", 0)))]
         boot = [{k[len(p):]: v for k, v in weights.items() if k.startswith(p)} for p in prefixes]
-        weights = {k: v for k, v in weights.items() if not k.startswith(_BOOTSTRAP)}
+        normals = {k[len(_NORMAL):]: v for k, v in weights.items() if k.startswith(_NORMAL)}
+        weights = {k: v for k, v in weights.items() if not k.startswith((_BOOTSTRAP, _NORMAL))}
         try:
             for refit in boot:  # each refit must fit the architecture too
                 model.load_state_dict(refit, strict=True)
@@ -484,6 +522,12 @@ class CISSVAEImputer(_ImputerBase):
         imp.cluster_names_ = np.asarray(f["cluster_names"])
         imp.n_clusters_ = int(f["n_clusters"])
         imp.fit_summary_ = f.get("fit_summary", {})
+        imp.blend_, imp.bootstrap_normals_ = None, []
+        if f.get("blend") is not None:
+            normal = lambda p: ClusterNormal(normals[p + "means"], normals[p + "covariances"])  # noqa: E731
+            imp.blend_ = NormalBlend(normal(""), torch.tensor(f["blend"]["weights"], dtype=torch.float64),
+                                     np.asarray(f["blend"]["residual_std"], dtype=np.float64))
+            imp.bootstrap_normals_ = [normal(f"{b}.") for b in range(len(boot))]
         imp.cluster_assigner_ = assigner_from_state(state["clusters"])
         imp.clusterer_ = imp.cluster_assigner_ if state["clusters"]["type"] != "labels" else None
         return imp
@@ -494,6 +538,10 @@ class CISSVAEImputer(_ImputerBase):
         weights = dict(self.model_.state_dict())
         for b, refit in enumerate(self.bootstrap_states_):
             weights.update({f"{_BOOTSTRAP}{b}.{k}": v for k, v in refit.items()})
+        if self.blend_ is not None:
+            weights.update({f"{_NORMAL}{k}": v for k, v in self.blend_.normal.state().items()})
+        for b, normal in enumerate(self.bootstrap_normals_):
+            weights.update({f"{_NORMAL}{b}.{k}": v for k, v in normal.state().items()})
         persistence.save(path, FORMAT, FORMAT_VERSION, state, weights)
 
     @classmethod

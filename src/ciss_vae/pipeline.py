@@ -25,9 +25,10 @@ from ciss_vae import settings as S
 from ciss_vae import sizing
 from ciss_vae.clustering import MissingnessClusterer, cluster_on_missing_prop
 from ciss_vae.dataset import ClusterDataset
-from ciss_vae.engine import (Generators, Phase, TrainingData, bootstrap_states, derived_seed, fit, predict_logits,
-                             resolve_device)
+from ciss_vae.engine import (Generators, Phase, TrainingData, bootstrap_rows, bootstrap_states, derived_seed, fit,
+                             predict_logits, resolve_device)
 from ciss_vae.model import CISSVAE, average_of
+from ciss_vae.normal import ClusterNormal, NormalBlend, fit_blend, fit_normal, standardised_observed
 from ciss_vae.output import imputed_frame
 from ciss_vae.progress import TrainingProgress, epoch_logger, reporting
 from ciss_vae.schema import TableSchema
@@ -67,6 +68,8 @@ class RunResult:
         The fitted clusterer, when this run clustered the rows' missingness.
     fits : list of RunResult
         The fits averaged into this one (``ensemble_size`` > 1); empty for a single fit.
+    blend : NormalBlend or None
+        With ``normal_blend``: the normal averaged into ``imputed`` and each column's weights.
     """
 
     imputed: pd.DataFrame
@@ -78,10 +81,14 @@ class RunResult:
     silhouette: float | None = None
     clusterer: MissingnessClusterer | None = None
     fits: list = field(default_factory=list)
+    blend: NormalBlend | None = None
 
     @property
     def selected_dataset(self) -> ClusterDataset:
-        """The dataset whose ``data`` is the selected fill: ``get_imputed_df(model, it)`` gives ``imputed``."""
+        """The dataset whose ``data`` is the selected fill: ``get_imputed_df(model, it)`` gives ``imputed``.
+
+        (Without a blend; with one, the network's part of ``imputed``.)
+        """
         return self.dataset.with_data(self.fill, initial=self.dataset.data)
 
 
@@ -168,9 +175,13 @@ def train_on_dataset(dataset: ClusterDataset, s: dict, *, seed: int, device, on_
     logger.info("trained %d epochs (%d optimiser steps, %d refit loops, stopped: %s); selected %s, "
                 "validation error %.4g", result.epochs, result.history.steps, result.loops, result.stop_reason,
                 result.selected_phase, result.error)
-    imputed = imputed_frame(dataset, predict_logits(model, td, result.fill).cpu(), s["binary_output"],
-                            s["clip_to_observed"], s["integer_output"])
-    return RunResult(imputed, model, dataset, result.fill.cpu(), result.history.frame(), summary)
+    logits = predict_logits(model, td, result.fill).cpu()
+    blend = None
+    if s["normal_blend"]:
+        blend = fit_blend(dataset, logits, pooled=sizing.pooled({k: s[k] for k in sizing.LAYERS}), seed=seed)
+        logits = blend.apply(logits, standardised_observed(dataset), dataset.cluster_labels)
+    imputed = imputed_frame(dataset, logits, s["binary_output"], s["clip_to_observed"], s["integer_output"])
+    return RunResult(imputed, model, dataset, result.fill.cpu(), result.history.frame(), summary, blend=blend)
 
 
 def ensemble_seed(seed: int, k: int) -> int:
@@ -200,8 +211,13 @@ def average_runs(runs: list[RunResult], s: dict) -> RunResult:
     fill = torch.where(ds.missing_mask & ds.imputable, torch.stack([r.fill for r in runs]).mean(dim=0), fill)
     device = next(model.parameters()).device
     td = TrainingData.from_dataset(ds, device)
-    imputed = imputed_frame(ds, predict_logits(model, td, fill.to(device)).cpu(), s["binary_output"],
-                            s["clip_to_observed"], s["integer_output"])
+    logits = predict_logits(model, td, fill.to(device)).cpu()
+    blend = None
+    if first.blend is not None:
+        blend = NormalBlend(first.blend.normal, torch.stack([r.blend.weights for r in runs]).mean(dim=0),
+                            np.sqrt(np.mean([np.square(r.blend.residual_std) for r in runs], axis=0)))
+        logits = blend.apply(logits, standardised_observed(ds), ds.cluster_labels)
+    imputed = imputed_frame(ds, logits, s["binary_output"], s["clip_to_observed"], s["integer_output"])
     history = pd.concat([r.history.assign(fit=k) for k, r in enumerate(runs)], ignore_index=True)
     own = ("epochs", "steps", "refit_loops", "stop_reason", "selected", "validation_error", "final_lr", "seed",
            "imputation_passes")
@@ -215,7 +231,7 @@ def average_runs(runs: list[RunResult], s: dict) -> RunResult:
                    fits=fits)
     logger.info("averaged %d fits (validation errors %s)", len(runs),
                 ", ".join(f"{f['validation_error']:.4g}" for f in fits))
-    return RunResult(imputed, model, ds, fill, history, summary, fits=runs)
+    return RunResult(imputed, model, ds, fill, history, summary, fits=runs, blend=blend)
 
 
 def bootstrap_refits(result: RunResult, s: dict, n_models: int) -> list[dict]:
@@ -254,6 +270,23 @@ def bootstrap_refits(result: RunResult, s: dict, n_models: int) -> list[dict]:
         refit.load_state_dict(state)
         states.append(average_of([refit] * k).state_dict())
     return states
+
+
+def bootstrap_normals(result: RunResult, n_models: int) -> list[ClusterNormal]:
+    """The normal of each of ``n_models`` bootstrap refits: ``result.blend``'s, fitted again to that refit's rows.
+
+    Refit ``b`` resamples the rows as :func:`bootstrap_refits` does (:func:`~.engine.bootstrap_rows`); its
+    normal is fitted by EM to every observed cell of those rows, starting from the blend's normal, so that a
+    draw's conditional means carry the normal's sampling uncertainty as its network's carry the network's.
+    """
+    ds, normal, seed = result.dataset, result.blend.normal, result.summary["seed"]
+    Z = standardised_observed(ds)
+    out = []
+    for b in range(n_models):
+        rows = bootstrap_rows(len(ds), seed, b)
+        out.append(fit_normal(Z[rows], ds.cluster_labels[rows], normal.n_clusters, start=normal,
+                              generator=torch.Generator().manual_seed(derived_seed(seed, 104729, b))))
+    return out
 
 
 def check_architecture(s: dict) -> None:
@@ -362,6 +395,7 @@ def run_cissvae(
     n_iter_no_change=5,
     precision="float32",
     input_dropout=None,
+    normal_blend=None,
     val_seed=None,
     show_progress=None,
     ensemble_size=None,
@@ -403,7 +437,8 @@ run_cissvae.__doc__ = f"""Impute a table with CISS-VAE in one run: cluster, trai
     dataset : ClusterDataset
         If ``return_dataset``. Its ``data`` is the fill the returned model was
         selected on, so ``get_imputed_df(model, DataLoader(dataset))`` gives
-        ``imputed_df`` again.
+        ``imputed_df`` again when no normal was blended in
+        (``normal_blend=False``); with the blend it gives the network's part.
     clusters : numpy.ndarray
         If ``return_clusters``: the cluster label of each row (the caller's own
         labels when given).

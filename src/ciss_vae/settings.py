@@ -391,6 +391,12 @@ SETTINGS: tuple[Setting, ...] = (
             "others rather than copy it through." + _SIZED + " (0: no cell hidden; from the table: 0.1 when "
             "every layer is shared, 0 with per-cluster layers).", "training",
             _faces(*_ALL), cli=dict(type=float, metavar="F")),
+    Setting("normal_blend", None, optional_flag, "bool, optional",
+            "Average each continuous column's imputations with the conditional means of a multivariate normal "
+            "fitted by EM (one per cluster when the network has per-cluster layers, one for all rows otherwise), "
+            "with the network's weight in each column chosen on its validation cells; the weights are logged "
+            "and kept in the imputer's ``blend_``." + _SIZED + " (False; from the table: True).", "model",
+            _faces(*_ALL), cli=dict(kind="bool")),
     Setting("val_seed", None, seed, "int, optional", "Seed of the validation hold-out; None uses ``seed``.",
             "training", _faces(*_ALL), cli=dict(type=int, metavar="N")),
     # --- the output

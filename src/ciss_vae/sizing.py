@@ -82,6 +82,8 @@ MAX_BATCH = 1024
 INITIAL_STEPS = 4000
 LOOP_STEPS = 1000
 MAX_LOOPS = 5
+ONE_FIT_INITIAL_STEPS = 2000
+ONE_FIT_MAX_LOOPS = 2
 LEARNING_RATE = 0.003
 INPUT_DROPOUT = 0.1
 PUBLISHED_HIDDEN = (150, 120, 60)
@@ -93,6 +95,7 @@ MIN_LATENT = 2
 EPOCH_ROWS = MAX_BATCH * BATCHES_PER_EPOCH
 ENSEMBLE_MAX_ROWS = 4096
 ENSEMBLE_FITS = 3
+NORMAL_MAX_COLUMNS = 256
 MODES = ("auto", "published")
 
 
@@ -135,14 +138,18 @@ def auto_values(n_rows: int, n_columns: int, n_layers: int, cluster_sizes, silho
     epoch_rows = EPOCH_ROWS if n_rows > EPOCH_ROWS else None
     per_epoch = math.ceil((epoch_rows or n_rows) / batch)
     fits = ENSEMBLE_FITS if n_rows <= ENSEMBLE_MAX_ROWS else 1
-    values = dict(batch_size=batch, epochs=max(10, math.ceil(INITIAL_STEPS / per_epoch)),
+    steps, loops = (INITIAL_STEPS, MAX_LOOPS) if fits > 1 else (ONE_FIT_INITIAL_STEPS, ONE_FIT_MAX_LOOPS)
+    values = dict(batch_size=batch, epochs=max(10, math.ceil(steps / per_epoch)),
                   epochs_per_loop=max(5, math.ceil(LOOP_STEPS / per_epoch)), initial_lr=LEARNING_RATE,
-                  max_loops=MAX_LOOPS, ensemble_size=fits, epoch_rows=epoch_rows, **net)
+                  max_loops=loops, ensemble_size=fits, epoch_rows=epoch_rows,
+                  normal_blend=n_columns <= NORMAL_MAX_COLUMNS, **net)
     why = dict(hidden_dims=f"hidden_dims={net['hidden_dims']}, latent_dim={net['latent_dim']} ({n_columns} columns)",
                latent_dim=f"hidden_dims={net['hidden_dims']}, latent_dim={net['latent_dim']} ({n_columns} columns)",
-               batch_size=f"batch_size={batch}", epochs=f"epochs={values['epochs']} ({INITIAL_STEPS} steps)",
+               batch_size=f"batch_size={batch}", epochs=f"epochs={values['epochs']} ({steps} steps)",
                epochs_per_loop=f"epochs_per_loop={values['epochs_per_loop']} ({LOOP_STEPS} steps)",
-               initial_lr=f"initial_lr={LEARNING_RATE:g}", max_loops=f"max_loops={MAX_LOOPS}",
+               initial_lr=f"initial_lr={LEARNING_RATE:g}", max_loops=f"max_loops={loops}",
+               normal_blend=(f"normal_blend={n_columns <= NORMAL_MAX_COLUMNS} ({n_columns} columns; at most "
+                             f"{NORMAL_MAX_COLUMNS} are blended)"),
                epoch_rows=(f"epoch_rows={EPOCH_ROWS} (an epoch of {per_epoch} steps)" if epoch_rows
                            else "epoch_rows=None (an epoch is a pass)"),
                ensemble_size=(f"ensemble_size={fits} (the mean of {fits} fits on {fits} hold-outs: at most "
@@ -166,22 +173,25 @@ def auto_values(n_rows: int, n_columns: int, n_layers: int, cluster_sizes, silho
     return values, why
 
 
-def input_dropout(layers: dict) -> float:
-    """``INPUT_DROPOUT`` for a pooled network (every layer of ``layers`` shared), else 0 (see the module notes)."""
+def pooled(layers: dict) -> bool:
+    """Is every layer of ``layers`` (the four layer settings) shared: one network for all clusters?"""
     from ciss_vae.model import normalize_layer_order
 
     words = [w for k in ("layer_order_enc", "layer_order_dec")
              for w in normalize_layer_order(layers[k], len(layers[k]), k)]
-    pooled = set(words) <= {"shared"} and layers["latent_shared"] and layers["output_shared"]
-    return INPUT_DROPOUT if pooled else 0.0
+    return set(words) <= {"shared"} and bool(layers["latent_shared"]) and bool(layers["output_shared"])
+
+
+def input_dropout(layers: dict) -> float:
+    """``INPUT_DROPOUT`` for a pooled network (every layer of ``layers`` shared), else 0 (see the module notes)."""
+    return INPUT_DROPOUT if pooled(layers) else 0.0
 
 
 def published_values(n_layers: int) -> dict:
     """The published implementation's value of every sized setting."""
     return dict(hidden_dims=list(PUBLISHED_HIDDEN), latent_dim=PUBLISHED_LATENT, batch_size=4000, epochs=500,
                 epochs_per_loop=None, initial_lr=0.01, max_loops=100, ensemble_size=1, epoch_rows=None,
-                input_dropout=0.0,
-                **published_layer_orders(n_layers))
+                input_dropout=0.0, normal_blend=False, **published_layer_orders(n_layers))
 
 
 SIZED = tuple(published_values(1))
