@@ -107,8 +107,8 @@ def test_published_mode_trains_with_the_published_values(caplog):
     used = result.summary["settings"]
     assert used == dict(hidden_dims=[16, 8], latent_dim=3, batch_size=4000, epochs=3, epochs_per_loop=3,
                         initial_lr=0.01, max_loops=1, ensemble_size=1, epoch_rows=None, input_dropout=0.0,
-                        normal_blend=False, layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2, latent_shared=False,
-                        output_shared=False)
+                        normal_blend=False, layer_order_enc=["unshared"] * 2, layer_order_dec=["shared"] * 2,
+                        latent_shared=False, output_shared=False)
     assert result.history.lr.iloc[0] == 0.01
     assert "published defaults" in result.summary["decided"] and "published defaults" in caplog.text
 
@@ -124,8 +124,8 @@ def test_auto_mode_decides_from_the_table_and_never_overrides_a_given_setting():
     assert result.summary["decided"] == ("decided from the table (240 rows, 6 columns): epochs_per_loop=125 "
                                          "(1000 steps); initial_lr=0.003; ensemble_size=3 (the mean of 3 fits "
                                          "on 3 hold-outs: at most 4096 rows); epoch_rows=None (epochs given: an epoch is a "
-                                         "pass); input_dropout=0.1 (a pooled network); normal_blend=True (6 columns; at "
-                                         "most 256 are blended); one cluster: every layer shared")
+                                         "pass); input_dropout=0.1 (a pooled network); normal_blend=True (6 columns; "
+                                         "at most 256 are blended); one cluster: every layer shared")
     everything = dict(batch_size=32, epochs=2, epochs_per_loop=2, initial_lr=0.01, max_loops=1, ensemble_size=1,
                       epoch_rows=240, layer_order_enc=["u", "s"], layer_order_dec=["s", "s"], latent_shared=True,
                       output_shared=False, input_dropout=0.0, normal_blend=True)
