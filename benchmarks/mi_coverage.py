@@ -208,13 +208,13 @@ def ciss_vae_rep(args):
 
 
 def _improper(imputer, holes, m):
-    """Draws of the one fitted model (the bootstrap refits set aside)."""
-    kept = imputer.bootstrap_states_
-    imputer.bootstrap_states_ = []
+    """Draws of the one fitted model (the bootstrap refits, and their normals when blended, set aside)."""
+    kept = imputer.bootstrap_states_, imputer.bootstrap_normals_
+    imputer.bootstrap_states_, imputer.bootstrap_normals_ = [], []
     try:
         return imputer.transform(holes, n_draws=m)
     finally:
-        imputer.bootstrap_states_ = kept
+        imputer.bootstrap_states_, imputer.bootstrap_normals_ = kept
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
