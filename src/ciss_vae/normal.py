@@ -170,61 +170,37 @@ class NormalBlend:
         return torch.where(torch.isnan(Z), w * logits.double() + (1 - w) * mean, logits.double())
 
 
-RIDGES = (0.2, 0.05, 0.01, 0.001)  # tried from the largest, each EM starting from the previous fit
+def fit_blend(dataset, logits: torch.Tensor, *, pooled: bool, seed: int) -> NormalBlend:
+    """Fit the normal and choose each continuous column's weight on the dataset's validation cells.
 
-
-def _column_weights(network, normal, target, val, blended):
-    """Each blended column's least-squares weight of ``network`` against ``normal`` on its validation cells.
-
-    Returns the weights (1 where not blended or fewer than two cells), the blend's root mean squared error per
-    column (NaN there) and its total squared error over all those cells.
+    A normal (one per cluster, or one for all rows when ``pooled``) is fitted
+    to the training cells (validation cells hidden, as they were from the
+    network); in each continuous column, the weight ``w`` of the network's
+    held-out prediction ``a`` against the normal's ``b`` minimises the squared
+    error ``sum((w a + (1 - w) b - v)^2)`` over the column's validation cells
+    ``v`` (least squares, clipped to [0, 1]; 1 when the column has fewer than
+    two validation cells). The normal is then fitted again to every observed
+    cell, starting from the first fit.
     """
-    weights = torch.ones(target.shape[1], dtype=torch.float64)
-    residual = np.full(target.shape[1], np.nan)
-    total = 0.0
+    clusters, k = dataset.cluster_labels, 1 if pooled else dataset.n_clusters
+    train = standardised_observed(dataset, hide_validation=True)
+    first = fit_normal(train, clusters, k, generator=torch.Generator().manual_seed(seed))
+    held_out = first.conditional_mean(train, clusters)
+    Z = standardised_observed(dataset)
+    a, val = logits.double(), dataset.val_mask
+    weights = torch.ones(Z.shape[1], dtype=torch.float64)
+    residual = np.full(Z.shape[1], np.nan)
+    blended = dataset.schema.continuous & ~dataset.schema.ignored
     for j in np.flatnonzero(blended):
         cells = val[:, j]
         if int(cells.sum()) < 2:
             continue
-        p, q, v = network[cells, j], normal[cells, j], target[cells, j]
+        p, q, v = a[cells, j], held_out[cells, j], Z[cells, j]
         denominator = (p - q).square().sum()
-        if denominator > 0:
-            weights[j] = (((v - q) * (p - q)).sum() / denominator).clamp(0.0, 1.0)
-        squared = (weights[j] * p + (1 - weights[j]) * q - v).square()
-        residual[j] = float(squared.mean().sqrt())
-        total += float(squared.sum())
-    return weights, residual, total
-
-
-def fit_blend(dataset, logits: torch.Tensor, *, pooled: bool, seed: int) -> NormalBlend:
-    """Fit the normal and choose its ridge and each continuous column's weight on the dataset's validation cells.
-
-    A normal (one per cluster, or one for all rows when ``pooled``) is fitted
-    to the training cells (validation cells hidden, as they were from the
-    network) with each ridge of ``RIDGES`` added to its covariance's diagonal
-    (a larger ridge shrinks the normal's regressions, as ridge regression
-    does). For each, in every continuous column, the weight ``w`` of the
-    network's held-out prediction ``a`` against the normal's ``b`` minimises
-    ``sum((w a + (1 - w) b - v)^2)`` over the column's validation cells ``v``
-    (least squares, clipped to [0, 1]; 1 when the column has fewer than two
-    validation cells). The ridge whose blend has the lowest squared error over
-    all those cells is kept, and the normal is fitted again with it to every
-    observed cell, starting from its first fit.
-    """
-    clusters, k = dataset.cluster_labels, 1 if pooled else dataset.n_clusters
-    train = standardised_observed(dataset, hide_validation=True)
-    Z = standardised_observed(dataset)
-    blended = dataset.schema.continuous & ~dataset.schema.ignored
-    best, start = None, None
-    for ridge in RIDGES:
-        start = fit_normal(train, clusters, k, ridge=ridge, generator=torch.Generator().manual_seed(seed),
-                           start=start)
-        weights, residual, error = _column_weights(logits.double(), start.conditional_mean(train, clusters), Z,
-                                                   dataset.val_mask, blended)
-        if best is None or error < best[0]:
-            best = (error, ridge, start, weights, residual)
-    _, ridge, first, weights, residual = best
-    normal = fit_normal(Z, clusters, k, ridge=ridge, generator=torch.Generator().manual_seed(seed), start=first)
-    logger.info("blended the network with %s normal (ridge %g): network weight per continuous column %s",
-                "one" if k == 1 else f"{k} per-cluster", ridge, np.round(weights.numpy()[blended], 2).tolist())
+        w = ((v - q) * (p - q)).sum() / denominator if denominator > 0 else torch.tensor(1.0, dtype=torch.float64)
+        weights[j] = w.clamp(0.0, 1.0)
+        residual[j] = float((weights[j] * p + (1 - weights[j]) * q - v).square().mean().sqrt())
+    normal = fit_normal(Z, clusters, k, generator=torch.Generator().manual_seed(seed), start=first)
+    logger.info("blended the network with %s normal: network weight per continuous column %s",
+                "one" if k == 1 else f"{k} per-cluster", np.round(weights.numpy()[blended], 2).tolist())
     return NormalBlend(normal, weights, residual)
