@@ -41,7 +41,7 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference
 SETTINGS = dict(hidden_dims=[150, 120, 60], latent_dim=15, layer_order_enc=["unshared"] * 3,
                 layer_order_dec=["shared"] * 3, latent_shared=False, output_shared=False, batch_size=4000,
                 initial_lr=0.01, decay_factor=0.999, beta=0.001, weight_decay=0.001, epochs=500,
-                epochs_per_loop=100, max_loops=20, patience=2, seed=42)
+                epochs_per_loop=100, max_loops=20, patience=2, seed=42, normal_blend=False)
 ARCH = {k: SETTINGS[k] for k in ("hidden_dims", "latent_dim", "layer_order_enc", "layer_order_dec",
                                  "latent_shared", "output_shared")}
 
