@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 SMALL = dict(hidden_dims=(16,), latent_dim=2, layer_order_enc=("s",), layer_order_dec=("s",), epochs=100,
-             max_loops=1, epochs_per_loop=50, batch_size=50, validate_every=5, decay_factor=1.0)
+             max_loops=1, epochs_per_loop=50, batch_size=50, validate_every=5, decay_factor=1.0, ensemble_size=1)
 TRUTH = {"slope_n200": 0.5, "slope_n1000": 0.5, "mean_y": 1.0, "logistic": 1.0, "latent_group_mnar": 1.0}
 
 

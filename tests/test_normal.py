@@ -1,5 +1,7 @@
 """The normal blended into the imputations: EM, conditional means, the weights chosen on validation."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ from sklearn.impute import IterativeImputer
 
 from ciss_vae import CISSVAEImputer, run_cissvae
 from ciss_vae.evaluation import standardised_rmse
-from ciss_vae.normal import ClusterNormal, fit_normal
+from ciss_vae.normal import ClusterNormal, _shrunk_weight, fit_normal
 
 COV = np.array([[1.0, 0.8, 0.3], [0.8, 1.0, 0.5], [0.3, 0.5, 1.0]])
 
@@ -80,7 +82,7 @@ def test_the_blend_lowers_the_error_on_a_linear_table_and_is_logged(caplog):
     with caplog.at_level("INFO", logger="ciss_vae"):
         blended = run_cissvae(missing, **fast)
     network = run_cissvae(missing, normal_blend=False, **fast)
-    assert "blended the network with one normal" in caplog.text
+    assert "blended the network with" in caplog.text and "network weight per continuous column" in caplog.text
     err_blend = standardised_rmse(blended, complete, missing)
     err_network = standardised_rmse(network, complete, missing)
     assert err_blend < 0.9 * err_network
@@ -114,3 +116,101 @@ def test_blended_imputer_saves_loads_and_draws_reproducibly(tmp_path):
     linear = IterativeImputer(random_state=0).fit(missing).transform(new)
     err = standardised_rmse(imputer.transform(new), complete.iloc[:50], new)
     assert err < 1.1 * standardised_rmse(linear, complete.iloc[:50], new)
+
+
+def test_the_network_earns_its_weight_only_where_the_cells_can_tell():
+    rng = np.random.default_rng(3)
+    shrunk, least_squares = [], []
+    for _ in range(200):  # a network no better than the normal: its weight is noise, and mostly shrunk away
+        v = torch.tensor(rng.normal(size=40))
+        q = v + torch.tensor(rng.normal(size=40))  # the normal: right on average, noisy
+        d = 0.3 * torch.tensor(rng.normal(size=40))
+        shrunk.append(_shrunk_weight(q + d, q, v).item())
+        least_squares.append(float(((v - q) @ d / (d @ d)).clamp(0, 1)))
+    assert np.mean(np.array(shrunk) == 0) > 0.6 and np.mean(shrunk) < 0.1 < 0.2 < np.mean(least_squares)
+    v = torch.tensor(rng.normal(size=40))
+    q = v + torch.tensor(rng.normal(size=40))
+    exact = v + 0.01 * torch.tensor(rng.normal(size=40))  # a network that is nearly exact
+    assert _shrunk_weight(exact, q, v) > 0.97
+    p = 2 * v - q + 0.5 * torch.tensor(rng.normal(size=40))  # w near 0.5: least squares, shrunk by its SE
+    d = p - q
+    w = float((v - q) @ d / (d @ d))
+    se2 = float(((v - q - w * d) ** 2).sum() / 39 / (d @ d))
+    assert 0 < se2 < w**2
+    assert _shrunk_weight(p, q, v).item() == pytest.approx(w * (1 - se2 / w**2), rel=1e-12)
+    assert _shrunk_weight(q, q, v) == 1.0  # the two agree: the weight does not matter
+
+
+def _groups_table(n, seed):
+    """Three groups that shift x and y; x missing for 10 / 30 / 60 % of the groups' rows at random."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 3, n)
+    x = g - 1.0 + rng.normal(size=n)
+    y = 0.5 * x + rng.normal(size=n)
+    X = np.column_stack([x, y])
+    X[rng.random(n) < np.array([0.1, 0.3, 0.6])[g], 0] = np.nan
+    return x, X, g
+
+
+def test_clusters_sharing_a_covariance_keep_their_own_means():
+    """Missing not at random given y, at random given the group: each group's mean of x is recovered."""
+    x, X, g = _groups_table(6000, 4)
+    shared = fit_normal(torch.tensor(X), torch.tensor(g), 3, shared=True)
+    assert shared.covariances.shape == (1, 2, 2)
+    np.testing.assert_allclose(shared.means[:, 0].numpy(), [-1, 0, 1], atol=0.06)
+    labels = torch.tensor(g)
+    filled = shared.conditional_mean(torch.tensor(X), labels)[:, 0].numpy()
+    one = fit_normal(torch.tensor(X), None, 1).conditional_mean(torch.tensor(X), labels)[:, 0].numpy()
+    assert abs(filled.mean() - x.mean()) < 0.02 < 0.1 < abs(one.mean() - x.mean())
+
+
+def test_a_cluster_that_never_observes_a_column_keeps_the_shift_the_others_imply():
+    """Under MAR with the rows missing x as their own cluster, its x is what one normal for all rows implies."""
+    rng = np.random.default_rng(5)
+    X = rng.multivariate_normal(np.zeros(3), COV, size=4000)
+    gone = rng.random(4000) < 1 / (1 + np.exp(-(-1.0 + 1.5 * X[:, 1])))
+    X[gone, 0] = np.nan
+    labels = torch.tensor(gone.astype(np.int64))
+    shared = fit_normal(torch.tensor(X), labels, 2, shared=True)
+    one = fit_normal(torch.tensor(X), None, 1)
+    a = shared.conditional_mean(torch.tensor(X), labels)[gone, 0].numpy()
+    b = one.conditional_mean(torch.tensor(X), labels)[gone, 0].numpy()
+    assert np.abs(a - b).mean() < 0.03 and abs(a.mean() - b.mean()) < 0.02
+
+
+def test_drawn_deviations_have_the_conditional_covariance():
+    mean = np.array([0.5, -1.0, 2.0])
+    normal = ClusterNormal(torch.tensor(mean)[None], torch.tensor(COV)[None])
+    Z = torch.full((20000, 3), torch.nan, dtype=torch.float64)
+    Z[:, 2] = 1.0
+    Z[:10000, 0] = 0.0  # half the rows miss one cell, half two
+    mu, noise = normal.conditional(Z, torch.zeros(20000, dtype=torch.int64), torch.Generator().manual_seed(0))
+    assert (noise[:, 2] == 0).all() and (noise[:10000, 0] == 0).all()
+    two = np.cov(noise[10000:, :2].numpy().T)
+    expected = COV[:2, :2] - np.outer(COV[:2, 2], COV[2, :2]) / COV[2, 2]
+    np.testing.assert_allclose(two, expected, atol=0.03)
+    one = noise[:10000, 1].numpy().var()
+    o = [0, 2]
+    assert one == pytest.approx(COV[1, 1] - COV[1, o] @ np.linalg.solve(COV[np.ix_(o, o)], COV[o, 1]), rel=0.05)
+    np.testing.assert_array_equal(mu.numpy(), normal.conditional_mean(Z, torch.zeros(20000, dtype=torch.int64)))
+
+
+def test_a_blend_saved_before_noise_scale_draws_independent_residual_noise(tmp_path):
+    _, missing = _linear_table(300, 6)
+    imputer = CISSVAEImputer(seed=0, epochs=20, epochs_per_loop=5, max_loops=1, ensemble_size=1,
+                             bootstrap_models=0).fit(missing)
+    imputer.save(tmp_path)
+    desc = json.loads((tmp_path / "model.json").read_text())
+    assert desc["format_version"] == 6 and "noise_scale" in desc["fitted"]["blend"]
+    del desc["fitted"]["blend"]["noise_scale"]
+    (tmp_path / "model.json").write_text(json.dumps(dict(desc, format_version=5)))
+    old = CISSVAEImputer.load(tmp_path)
+    assert old.blend_.noise_scale is None
+    point = imputer.transform(missing)
+    pd.testing.assert_frame_equal(old.transform(missing), point)
+    y = missing["y"].isna().to_numpy()
+    z = np.concatenate([(d.loc[y, "y"] - point.loc[y, "y"]) / (old.residual_std_[4] * old.stds_[4])
+                        for d in old.transform(missing, n_draws=20)])
+    assert abs(z.std() - 1) < 0.05
+    new_draw = imputer.transform(missing, n_draws=1)[0]
+    assert not np.allclose(new_draw.loc[y, "y"], old.transform(missing, n_draws=1)[0].loc[y, "y"])

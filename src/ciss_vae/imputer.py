@@ -34,6 +34,7 @@ Behaviour of ``transform`` on unusual input (documented, tested):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from types import SimpleNamespace
 
@@ -69,9 +70,9 @@ from ciss_vae.schema import TableSchema, encode_column
 logger = logging.getLogger(__name__)
 
 FORMAT = "ciss_vae.CISSVAEImputer"
-FORMAT_VERSION = 5
-_READS = (2, 3, 4, 5)  # 2: before the settings declaration; 2 and 3: no bootstrap refits (draws are improper);
-# 2 to 4: no normal blend
+FORMAT_VERSION = 6
+_READS = (2, 3, 4, 5, 6)  # 2: before the settings declaration; 2 and 3: no bootstrap refits (draws are improper);
+# 2 to 4: no normal blend; 5: a blend without noise_scale (its draws add independent residual noise)
 _BOOTSTRAP = "bootstrap."  # weights of refit b are saved as "bootstrap.<b>.<name>"
 _NORMAL = "normal."  # the blend's normal as "normal.<means|covariances>", refit b's as "normal.<b>.<...>"
 _PARAMS = S.defaults(S.IMPUTER)
@@ -120,7 +121,7 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         rows = self._read(X)
         if n_draws is None:
             fill = self._converge(rows)
-            logits = self._blended(rows, self._logits(rows, fill))
+            logits = self._blended(rows, self._logits(rows, fill))[0]
             out = self._table(rows, output_values(rows, logits, self.binary_output, self._value_range()))
             return _wrap_data_with_container("transform", out, X, self)
         if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
@@ -183,10 +184,11 @@ class CISSVAEImputer(_ImputerBase):
         Per model column, residual std (standardised units) of the model on
         the validation cells (continuous columns, of the blended imputations
         when there is a blend; 0 for binary ones); the observation noise of
-        ``n_draws``.
+        ``n_draws`` without a blend (with one, the normal's conditional
+        deviations are drawn instead).
     blend_ : NormalBlend or None
-        With ``normal_blend``: the multivariate normal (per cluster, or one)
-        whose conditional means are averaged into the imputations of the
+        With ``normal_blend``: the multivariate normal (per cluster, or
+        clusters differing in their means only) whose conditional means are averaged into the imputations of the
         continuous columns, and the network's weight in each column
         (:class:`~ciss_vae.normal.NormalBlend`).
     bootstrap_normals_ : list of ClusterNormal
@@ -348,13 +350,17 @@ class CISSVAEImputer(_ImputerBase):
         self.model_.eval()
         return forward_rows(self.model_, fill, rows.clusters)
 
-    def _blended(self, rows, logits, normal=None):
-        """``logits`` with the blend of fit applied (``normal`` in place of its own), if there is one."""
+    def _blended(self, rows, logits, normal=None, generator=None):
+        """``logits`` with the blend of fit applied (``normal`` in place of its own), if there is one.
+
+        With ``generator`` (and a blend that scales its normal's deviations),
+        also a draw of the deviations around it (:meth:`NormalBlend.draw`); else None.
+        """
         if self.blend_ is None:
-            return logits
+            return logits, None
         Z = torch.as_tensor((rows.raw_data.numpy() - self.means_) / self.stds_)
-        blend = self.blend_ if normal is None else NormalBlend(normal, self.blend_.weights, self.blend_.residual_std)
-        return blend.apply(logits, Z, rows.clusters)
+        blend = self.blend_ if normal is None else dataclasses.replace(self.blend_, normal=normal)
+        return blend.draw(logits, Z, rows.clusters, generator if blend.noise_scale is not None else None)
 
     @torch.no_grad()
     def _converge(self, rows, model=None):
@@ -393,15 +399,20 @@ class CISSVAEImputer(_ImputerBase):
         The conditional mean comes from draw ``i``'s ``model`` applied to its
         converged imputation ``fill`` (latent at its mean), blended with draw
         ``i``'s ``normal`` when there is a blend; around it, one draw per missing cell:
-        Gaussian noise with the column's residual std, a Bernoulli label, a
-        categorical label. The latent is not sampled, and drawn values are not
+        in continuous columns, with a blend, the deviation that normal draws
+        for the row's missing cells given its observed ones (correlated
+        within the row, wider for a row that misses more; scaled per column
+        by ``blend_.noise_scale``), else Gaussian noise with the column's
+        residual std; a Bernoulli label; a categorical label. The latent is not sampled, and drawn values are not
         fed back through the encoder: on rows unlike the training rows its
         variance is unreliable, and feeding draws back compounds it.
         """
         s = self.schema_
         gen = torch.Generator().manual_seed(derived_seed(self.seed_, 7919, i))
-        z = self._blended(rows, forward_rows(model, fill, rows.clusters), normal).double()
-        noise = torch.randn(z.shape, generator=gen, dtype=torch.float64) * torch.as_tensor(self.residual_std_)
+        z, noise = self._blended(rows, forward_rows(model, fill, rows.clusters), normal, gen)
+        z = z.double()
+        if noise is None:
+            noise = torch.randn(z.shape, generator=gen, dtype=torch.float64) * torch.as_tensor(self.residual_std_)
         z = torch.where(torch.as_tensor(s.continuous), z + noise, z)
         for idx in s.categorical.values():  # Gumbel-max: the argmax taken in output_values is a softmax draw
             g = torch.as_tensor(idx)
@@ -472,7 +483,9 @@ class CISSVAEImputer(_ImputerBase):
                         n_clusters=int(self.n_clusters_), bootstrap_models=len(self.bootstrap_states_),
                         blend=None if self.blend_ is None else dict(
                             weights=[float(v) for v in self.blend_.weights],
-                            residual_std=[persistence.finite_or_none(v) for v in self.blend_.residual_std]),
+                            residual_std=[persistence.finite_or_none(v) for v in self.blend_.residual_std],
+                            noise_scale=None if self.blend_.noise_scale is None
+                            else [float(v) for v in self.blend_.noise_scale]),
                         fit_summary=plain(getattr(self, "fit_summary_", None) or {}, "the fit summary")),
             clusters=self.cluster_assigner_.to_state(),
         )
@@ -525,8 +538,10 @@ class CISSVAEImputer(_ImputerBase):
         imp.blend_, imp.bootstrap_normals_ = None, []
         if f.get("blend") is not None:
             normal = lambda p: ClusterNormal(normals[p + "means"], normals[p + "covariances"])  # noqa: E731
+            scale = f["blend"].get("noise_scale")
             imp.blend_ = NormalBlend(normal(""), torch.tensor(f["blend"]["weights"], dtype=torch.float64),
-                                     np.asarray(f["blend"]["residual_std"], dtype=np.float64))
+                                     np.asarray(f["blend"]["residual_std"], dtype=np.float64),
+                                     None if scale is None else np.asarray(scale, dtype=np.float64))
             imp.bootstrap_normals_ = [normal(f"{b}.") for b in range(len(boot))]
         imp.cluster_assigner_ = assigner_from_state(state["clusters"])
         imp.clusterer_ = imp.cluster_assigner_ if state["clusters"]["type"] != "labels" else None

@@ -31,7 +31,8 @@ class ClusterNormal:
     Attributes
     ----------
     means : torch.Tensor of shape (K, d), float64
-    covariances : torch.Tensor of shape (K, d, d), float64
+    covariances : torch.Tensor of shape (K, d, d) or (1, d, d), float64
+        One per cluster, or one that every cluster shares.
     """
 
     means: torch.Tensor
@@ -47,27 +48,45 @@ class ClusterNormal:
         A row of cluster ``k`` is completed under cluster ``k``'s normal; with
         one normal, every row under it.
         """
+        return self.conditional(Z, clusters)[0]
+
+    def conditional(self, Z: torch.Tensor, clusters: torch.Tensor, generator=None):
+        """:meth:`conditional_mean`, and with ``generator`` a draw of each row's conditional deviation.
+
+        The draw is zero on observed cells; on a row's missing cells ``m`` it
+        is normal with the conditional covariance ``Cov[x_m | x_o]``: cells
+        missing together are drawn with their correlation, and a row that
+        misses more is drawn wider.
+        """
         out = Z.clone()
+        noise = torch.zeros_like(out) if generator is not None else None
+        precisions = torch.linalg.inv(self.covariances)
         for k in range(self.n_clusters):
             rows = torch.arange(Z.shape[0]) if self.n_clusters == 1 else torch.nonzero(clusters == k).squeeze(1)
             if rows.numel():
-                out[rows] = _complete(Z[rows], self.means[k], torch.linalg.inv(self.covariances[k]))[0]
-        return out
+                out[rows], _, e = _complete(Z[rows], self.means[k], precisions[min(k, len(precisions) - 1)],
+                                            generator=generator)
+                if noise is not None:
+                    noise[rows] = e
+        return out, noise
 
     def state(self) -> dict:
         return dict(means=self.means, covariances=self.covariances)
 
 
-def _complete(Z: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor, scatter: bool = False):
-    """Conditional means of ``Z``'s missing cells, and (``scatter``) the sum of their conditional covariances.
+def _complete(Z: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor, scatter: bool = False, generator=None):
+    """Conditional means of ``Z``'s missing cells, (``scatter``) the sum of their conditional covariances,
+    and (``generator``) a draw of each row's deviation from its conditional mean (zero on observed cells).
 
     For a row with missing cells ``m``: ``E[x_m | x_o] = mean_m - P_mm^-1 P_mo (x_o - mean_o)`` and
-    ``Cov[x_m | x_o] = P_mm^-1``, with ``P`` the precision matrix.
+    ``Cov[x_m | x_o] = P_mm^-1``, with ``P`` the precision matrix; with ``P_mm = L L^T``, ``L^-T e`` for a
+    standard normal ``e`` has that covariance.
     """
     miss = torch.isnan(Z)
     h = torch.where(miss, 0.0, Z - mean) @ precision
     out = torch.where(miss, mean.expand_as(Z), Z)
     total = torch.zeros_like(precision) if scatter else None
+    noise = torch.zeros_like(out) if generator is not None else None
     counts = miss.sum(dim=1)
     for k in torch.unique(counts).tolist():
         if k == 0:
@@ -82,58 +101,88 @@ def _complete(Z: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor, scat
                 raise ValueError("the normal's precision matrix is not positive definite")
             y = torch.cholesky_solve(-h[r].gather(1, idx).unsqueeze(-1), chol).squeeze(-1)
             out[r[:, None], idx] = mean[idx] + y
+            if noise is not None:
+                e = torch.randn(y.shape + (1,), generator=generator, dtype=y.dtype)
+                noise[r[:, None], idx] = torch.linalg.solve_triangular(chol.mT, e, upper=True).squeeze(-1)
             if scatter:
                 cov = torch.cholesky_inverse(chol)
                 total.index_put_((idx[:, :, None].expand_as(cov), idx[:, None, :].expand_as(cov)), cov,
                                  accumulate=True)
-    return out, total
+    return out, total, noise
 
 
-def _em(Z: torch.Tensor, ridge: float, iterations: int, tol: float, start=None):
-    """Mean and covariance of one normal fitted to ``Z`` by EM; ``start`` = (mean, covariance) to begin from."""
+def _em(Z: torch.Tensor, groups: list[torch.Tensor], ridge: float, iterations: int, tol: float, start=None):
+    """Means (one per group of rows) and a covariance that the groups share, fitted to ``Z`` by EM.
+
+    ``groups``: the row indices of each group. ``start`` = (means, covariance)
+    to begin from. Without it, one mean for all rows is fitted first and each
+    group starts from the mean of its rows as that fit completes them: a
+    column a group never observes keeps the value the common fit implies
+    (its mean is not identified by the group's rows, and EM does not move it).
+    """
     n, d = Z.shape
     eye = torch.eye(d, dtype=Z.dtype)
     if start is None:
         mean = torch.nan_to_num(torch.nanmean(Z, dim=0), nan=0.0)
-        filled = torch.where(torch.isnan(Z), mean, Z)
-        centred = filled - mean
-        cov = centred.T @ centred / n + ridge * eye
-    else:
-        mean, cov = start
+        centred = torch.where(torch.isnan(Z), mean, Z) - mean
+        start = mean[None], centred.T @ centred / n + ridge * eye
+        if len(groups) > 1:
+            mean, cov = _em(Z, [torch.arange(n)], ridge, iterations, tol, start)
+            filled = _complete(Z, mean[0], torch.linalg.inv(cov))[0]
+            start = torch.stack([filled[g].mean(dim=0) if g.numel() else mean[0] for g in groups]), cov
+    means, cov = start
     for _ in range(iterations):
-        filled, scatter = _complete(Z, mean, torch.linalg.inv(cov), scatter=True)
-        new_mean = filled.mean(dim=0)
-        centred = filled - new_mean
-        new_cov = (centred.T @ centred + scatter) / n + ridge * eye
-        change = max((new_mean - mean).abs().max().item(), (new_cov - cov).abs().max().item())
-        mean, cov = new_mean, new_cov
+        precision, new_means = torch.linalg.inv(cov), means.clone()
+        total = torch.zeros_like(cov)
+        for k, g in enumerate(groups):
+            if g.numel() == 0:
+                continue
+            filled, scatter, _ = _complete(Z[g], means[k], precision, scatter=True)
+            new_means[k] = filled.mean(dim=0)
+            centred = filled - new_means[k]
+            total += centred.T @ centred + scatter
+        new_cov = total / n + ridge * eye
+        change = max((new_means - means).abs().max().item(), (new_cov - cov).abs().max().item())
+        means, cov = new_means, new_cov
         if change < tol:
             break
-    return mean, cov
+    return means, cov
 
 
-def fit_normal(Z: torch.Tensor, clusters: torch.Tensor | None, n_clusters: int, *, ridge: float = 1e-3,
-               iterations: int = 30, tol: float = 1e-4, max_rows: int = 8192, generator=None,
+def fit_normal(Z: torch.Tensor, clusters: torch.Tensor | None, n_clusters: int, *, shared: bool = False,
+               ridge: float = 1e-3, iterations: int = 30, tol: float = 1e-4, max_rows: int = 8192, generator=None,
                start: ClusterNormal | None = None) -> ClusterNormal:
-    """One normal per cluster (``clusters`` None or ``n_clusters`` = 1: one for all rows), fitted by EM.
+    """A normal per cluster (``clusters`` None or ``n_clusters`` = 1: one for all rows), fitted by EM.
 
-    ``Z``: standardised values, NaN on the cells not to learn from. ``ridge``
+    ``Z``: standardised values, NaN on the cells not to learn from. Each
+    cluster has its own mean; its own covariance too, or with ``shared`` one
+    that all clusters share (then the clusters' rows differ only by a shift,
+    which is what a network with every layer shared can also express). ``ridge``
     is added to each covariance's diagonal (in units of the columns' variance)
     so that it stays invertible; a cluster of more than ``max_rows`` rows is
     fitted on a random ``max_rows`` of them (``generator``). ``start``: a
-    fitted :class:`ClusterNormal` to begin EM from (fewer iterations).
+    fitted :class:`ClusterNormal` to begin EM from (fewer iterations; its
+    covariances decide ``shared``).
     """
     Z = Z.to(torch.float64)
-    means, covs = [], []
+    groups = []
     for k in range(n_clusters):
         rows = torch.arange(Z.shape[0]) if clusters is None or n_clusters == 1 else torch.nonzero(clusters == k)[:, 0]
         if rows.numel() > max_rows:
             rows = rows[torch.randperm(rows.numel(), generator=generator)[:max_rows]]
-        init = None if start is None else (start.means[k], start.covariances[k])
-        mean, cov = _em(Z[rows], ridge, iterations, tol, init)
-        means.append(mean)
-        covs.append(cov)
-    return ClusterNormal(torch.stack(means), torch.stack(covs))
+        groups.append(rows)
+    shared = shared if start is None else start.covariances.shape[0] == 1
+    if shared:
+        rows = torch.cat(groups)
+        bounds = np.cumsum([0] + [g.numel() for g in groups])
+        local = [torch.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        init = None if start is None else (start.means, start.covariances[0])
+        means, cov = _em(Z[rows], local, ridge, iterations, tol, init)
+        return ClusterNormal(means, cov[None])
+    fits = [_em(Z[g], [torch.arange(g.numel())], ridge, iterations, tol,
+                None if start is None else (start.means[k][None], start.covariances[k]))
+            for k, g in enumerate(groups)]
+    return ClusterNormal(torch.cat([m for m, _ in fits]), torch.stack([c for _, c in fits]))
 
 
 def standardised_observed(dataset, hide_validation: bool = False) -> torch.Tensor:
@@ -157,50 +206,91 @@ class NormalBlend:
         Root mean squared error of the blended imputations on the held-out
         validation cells of each blended column (standardised units); NaN in
         the others.
+    noise_scale : numpy.ndarray of shape (d,) or None
+        Per column, the blended imputations' root mean squared error on the
+        validation cells over the normal's own (1 where not measured): the
+        factor on the normal's conditional deviations in a draw (:meth:`draw`).
+        None for a blend saved before it existed (format 5): its draws add
+        independent noise of ``residual_std``, as they were made then.
     """
 
     normal: ClusterNormal
     weights: torch.Tensor
     residual_std: np.ndarray
+    noise_scale: np.ndarray | None = None
 
     def apply(self, logits: torch.Tensor, Z: torch.Tensor, clusters: torch.Tensor) -> torch.Tensor:
         """``logits`` with the missing cells of ``Z`` (standardised, NaN missing) blended; float64."""
-        mean = self.normal.conditional_mean(Z.to(torch.float64), clusters)
+        return self.draw(logits, Z, clusters)[0]
+
+    def draw(self, logits: torch.Tensor, Z: torch.Tensor, clusters: torch.Tensor, generator=None):
+        """:meth:`apply`, and with ``generator`` the deviations of a draw around it (zero on observed cells).
+
+        A draw deviates from the blended conditional mean as the normal says
+        a row's missing cells deviate from theirs (jointly, given what the row
+        observes; refitted to a bootstrap resample, the normal also carries
+        its parameters' uncertainty), scaled per column by ``noise_scale``.
+        """
+        mean, noise = self.normal.conditional(Z.to(torch.float64), clusters, generator)
         w = self.weights
-        return torch.where(torch.isnan(Z), w * logits.double() + (1 - w) * mean, logits.double())
+        blended = torch.where(torch.isnan(Z), w * logits.double() + (1 - w) * mean, logits.double())
+        return blended, None if noise is None else noise * torch.as_tensor(self.noise_scale)
+
+
+def _shrunk_weight(p: torch.Tensor, q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The network's weight in one column: least squares on the held-out cells, shrunk by its standard error.
+
+    ``w_hat`` minimises ``sum((w p + (1 - w) q - v)^2)``; with ``se`` its
+    standard error, the weight is ``w_hat (1 - se^2 / w_hat^2)`` (0 when
+    negative; clipped to [0, 1]): the posterior mean of ``w`` under a normal
+    prior centred on 0 (the normal alone) whose variance is estimated from
+    ``w_hat`` itself (empirical Bayes). The network must earn its weight:
+    where the cells cannot tell the two apart, the blend is the normal.
+    """
+    one = torch.tensor(1.0, dtype=torch.float64)
+    denominator = (p - q).square().sum()
+    if denominator <= 0:
+        return one
+    w = ((v - q) * (p - q)).sum() / denominator
+    se2 = (v - q - w * (p - q)).square().sum() / (p.numel() - 1) / denominator
+    if w.square() <= se2:
+        return torch.zeros_like(one)
+    return (w * (1 - se2 / w.square())).clamp(0.0, 1.0)
 
 
 def fit_blend(dataset, logits: torch.Tensor, *, pooled: bool, seed: int) -> NormalBlend:
     """Fit the normal and choose each continuous column's weight on the dataset's validation cells.
 
-    A normal (one per cluster, or one for all rows when ``pooled``) is fitted
-    to the training cells (validation cells hidden, as they were from the
+    A normal per cluster (with ``pooled``, the network's case of every layer
+    shared: clusters that share one covariance and differ in their means) is
+    fitted to the training cells (validation cells hidden, as they were from the
     network); in each continuous column, the weight ``w`` of the network's
     held-out prediction ``a`` against the normal's ``b`` minimises the squared
     error ``sum((w a + (1 - w) b - v)^2)`` over the column's validation cells
-    ``v`` (least squares, clipped to [0, 1]; 1 when the column has fewer than
-    two validation cells). The normal is then fitted again to every observed
-    cell, starting from the first fit.
+    ``v``, shrunk toward 0 by its standard error (:func:`_shrunk_weight`; 1
+    when the column has fewer than two validation cells). The normal is then
+    fitted again to every observed cell, starting from the first fit.
     """
-    clusters, k = dataset.cluster_labels, 1 if pooled else dataset.n_clusters
+    clusters, k = dataset.cluster_labels, dataset.n_clusters
     train = standardised_observed(dataset, hide_validation=True)
-    first = fit_normal(train, clusters, k, generator=torch.Generator().manual_seed(seed))
+    first = fit_normal(train, clusters, k, shared=pooled, generator=torch.Generator().manual_seed(seed))
     held_out = first.conditional_mean(train, clusters)
     Z = standardised_observed(dataset)
     a, val = logits.double(), dataset.val_mask
     weights = torch.ones(Z.shape[1], dtype=torch.float64)
-    residual = np.full(Z.shape[1], np.nan)
+    residual, scale = np.full(Z.shape[1], np.nan), np.ones(Z.shape[1])
     blended = dataset.schema.continuous & ~dataset.schema.ignored
     for j in np.flatnonzero(blended):
         cells = val[:, j]
         if int(cells.sum()) < 2:
             continue
         p, q, v = a[cells, j], held_out[cells, j], Z[cells, j]
-        denominator = (p - q).square().sum()
-        w = ((v - q) * (p - q)).sum() / denominator if denominator > 0 else torch.tensor(1.0, dtype=torch.float64)
-        weights[j] = w.clamp(0.0, 1.0)
+        weights[j] = _shrunk_weight(p, q, v)
         residual[j] = float((weights[j] * p + (1 - weights[j]) * q - v).square().mean().sqrt())
+        own = float((q - v).square().mean().sqrt())
+        scale[j] = residual[j] / own if own > 0 else 1.0
     normal = fit_normal(Z, clusters, k, generator=torch.Generator().manual_seed(seed), start=first)
-    logger.info("blended the network with %s normal: network weight per continuous column %s",
-                "one" if k == 1 else f"{k} per-cluster", np.round(weights.numpy()[blended], 2).tolist())
-    return NormalBlend(normal, weights, residual)
+    kind = "one normal" if k == 1 else f"{k} clusters' normals" + (" (one covariance)" if pooled else "")
+    logger.info("blended the network with %s: network weight per continuous column %s", kind,
+                np.round(weights.numpy()[blended], 2).tolist())
+    return NormalBlend(normal, weights, residual, scale)
