@@ -103,9 +103,10 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             ``bootstrap_models``; the fitted model itself when there are none),
             around that model's converged imputation (its latent at the mean;
             with ``normal_blend``, blended with the normal refitted to the same
-            bootstrap resample):
-            observation noise with the residual std of each continuous column
-            measured on the validation cells at fit time, Bernoulli draws for
+            bootstrap resample): in continuous columns, the deviation that
+            normal draws for the row's missing cells given its observed ones
+            (without a blend, noise with the residual std of each column
+            measured on the validation cells at fit time), Bernoulli draws for
             binary and categorical draws for one-hot and label columns; draw
             ``i`` is seeded by ``(seed, i)``, so it is reproducible and
             independent of the global RNG.

@@ -9,6 +9,13 @@ means and adds their conditional covariance to the M-step's scatter matrix.
 Everything is batched by the number of missing cells in a row, so the cost per
 row is that of solving a system of its missing cells, whatever the number of
 distinct missingness patterns.
+
+The clusters either have a normal each or (beside a pooled network) share one
+covariance and differ in their means: rows whose missingness pattern tells a
+shift in their values are completed with it, as when missingness follows
+unobserved groups. :func:`fit_blend` weighs the network against the normal per
+column on held-out cells; a draw of multiple imputation deviates from the
+blend as the normal's conditional distribution says (:meth:`NormalBlend.draw`).
 """
 
 from __future__ import annotations
