@@ -189,9 +189,9 @@ class CISSVAEImputer(_ImputerBase):
         deviations are drawn instead).
     blend_ : NormalBlend or None
         With ``normal_blend``: the multivariate normal (per cluster, or
-        clusters differing in their means only) whose conditional means are averaged into the imputations of the
-        continuous columns, and the network's weight in each column
-        (:class:`~ciss_vae.normal.NormalBlend`).
+        clusters differing in their means only) whose conditional means are
+        averaged into the imputations of the continuous columns, and the
+        network's weight in each column (:class:`~ciss_vae.normal.NormalBlend`).
     bootstrap_normals_ : list of ClusterNormal
         With a blend: the normal fitted again to each bootstrap refit's rows,
         blended into that refit's draws (empty without a blend).
@@ -404,8 +404,8 @@ class CISSVAEImputer(_ImputerBase):
         for the row's missing cells given its observed ones (correlated
         within the row, wider for a row that misses more; scaled per column
         by ``blend_.noise_scale``), else Gaussian noise with the column's
-        residual std; a Bernoulli label; a categorical label. The latent is not sampled, and drawn values are not
-        fed back through the encoder: on rows unlike the training rows its
+        residual std; a Bernoulli label; a categorical label. The latent is
+        not sampled, and drawn values are not fed back through the encoder: on rows unlike the training rows its
         variance is unreliable, and feeding draws back compounds it.
         """
         s = self.schema_
