@@ -17,7 +17,7 @@ rules (Barnard-Rubin degrees of freedom), repeated ``--reps`` times:
   group, which is what CISS-VAE's clustering is built to use.
 
 Methods on identical data: CISS-VAE = ``multiple_impute(df, m)`` (m bootstrap
-refits; ``--settings default`` is the default call, ``small`` a 16-unit network
+refits; ``--settings default`` is the default call, ``small`` one fit of a 16-unit network
 trained 100 + 50 epochs, which fits the time budget), CISS-VAE-improper = the
 same fit with ``bootstrap_models=0`` (draws of one model), R's mice with
 ``norm`` and with ``pmm`` (``mice(m, maxit = 5)``, pooled by mice's ``pool``;
