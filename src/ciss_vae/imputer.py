@@ -361,7 +361,7 @@ class CISSVAEImputer(_ImputerBase):
             return logits, None
         Z = torch.as_tensor((rows.raw_data.numpy() - self.means_) / self.stds_)
         blend = self.blend_ if normal is None else dataclasses.replace(self.blend_, normal=normal)
-        return blend.draw(logits, Z, rows.clusters, generator if blend.noise_scale is not None else None)
+        return blend.draw(logits, Z, rows.clusters, generator)
 
     @torch.no_grad()
     def _converge(self, rows, model=None):

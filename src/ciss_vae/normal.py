@@ -69,7 +69,7 @@ class ClusterNormal:
         noise = torch.zeros_like(out) if generator is not None else None
         precisions = torch.linalg.inv(self.covariances)
         for k in range(self.n_clusters):
-            rows = torch.arange(Z.shape[0]) if self.n_clusters == 1 else torch.nonzero(clusters == k).squeeze(1)
+            rows = _cluster_rows(clusters, self.n_clusters, Z.shape[0], k)
             if rows.numel():
                 out[rows], _, e = _complete(Z[rows], self.means[k], precisions[min(k, len(precisions) - 1)],
                                             generator=generator)
@@ -79,6 +79,11 @@ class ClusterNormal:
 
     def state(self) -> dict:
         return dict(means=self.means, covariances=self.covariances)
+
+
+def _cluster_rows(clusters: torch.Tensor | None, n_clusters: int, n: int, k: int) -> torch.Tensor:
+    """Indices of cluster ``k``'s rows; every row when there is one cluster (or no labels)."""
+    return torch.arange(n) if clusters is None or n_clusters == 1 else torch.nonzero(clusters == k)[:, 0]
 
 
 def _complete(Z: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor, scatter: bool = False, generator=None):
@@ -174,7 +179,7 @@ def fit_normal(Z: torch.Tensor, clusters: torch.Tensor | None, n_clusters: int, 
     Z = Z.to(torch.float64)
     groups = []
     for k in range(n_clusters):
-        rows = torch.arange(Z.shape[0]) if clusters is None or n_clusters == 1 else torch.nonzero(clusters == k)[:, 0]
+        rows = _cluster_rows(clusters, n_clusters, Z.shape[0], k)
         if rows.numel() > max_rows:
             rows = rows[torch.randperm(rows.numel(), generator=generator)[:max_rows]]
         groups.append(rows)
@@ -236,8 +241,11 @@ class NormalBlend:
         A draw deviates from the blended conditional mean as the normal says
         a row's missing cells deviate from theirs (jointly, given what the row
         observes; refitted to a bootstrap resample, the normal also carries
-        its parameters' uncertainty), scaled per column by ``noise_scale``.
+        its parameters' uncertainty), scaled per column by ``noise_scale``;
+        None without ``noise_scale`` (a format-5 blend, whose draws add
+        independent residual noise instead).
         """
+        generator = generator if self.noise_scale is not None else None
         mean, noise = self.normal.conditional(Z.to(torch.float64), clusters, generator)
         w = self.weights
         blended = torch.where(torch.isnan(Z), w * logits.double() + (1 - w) * mean, logits.double())
