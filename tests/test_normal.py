@@ -201,7 +201,7 @@ def test_a_blend_saved_before_noise_scale_draws_independent_residual_noise(tmp_p
                              bootstrap_models=0).fit(missing)
     imputer.save(tmp_path)
     desc = json.loads((tmp_path / "model.json").read_text())
-    assert desc["format_version"] == 6 and "noise_scale" in desc["fitted"]["blend"]
+    assert desc["format_version"] == 7 and "noise_scale" in desc["fitted"]["blend"]
     del desc["fitted"]["blend"]["noise_scale"]
     (tmp_path / "model.json").write_text(json.dumps(dict(desc, format_version=5)))
     old = CISSVAEImputer.load(tmp_path)
@@ -214,3 +214,65 @@ def test_a_blend_saved_before_noise_scale_draws_independent_residual_noise(tmp_p
     assert abs(z.std() - 1) < 0.05
     new_draw = imputer.transform(missing, n_draws=1)[0]
     assert not np.allclose(new_draw.loc[y, "y"], old.transform(missing, n_draws=1)[0].loc[y, "y"])
+
+
+def _sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def test_a_binary_column_gets_the_logistic_regression_on_the_others():
+    rng = np.random.default_rng(7)
+    n = 8000
+    x = rng.multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], size=n)
+    b = (rng.random(n) < _sigmoid(0.3 + 1.0 * x[:, 0] - 0.8 * x[:, 1])).astype(float)
+    Z = np.column_stack([x, b])
+    Z[rng.random(n) < _sigmoid(-1 + x[:, 0]), 2] = np.nan  # b missing at random on x0
+    Z[rng.random(n) < 0.1, 1] = np.nan
+    normal = fit_normal(torch.tensor(Z), None, 1, binary=[2])
+    coef = normal.logistic.numpy()
+    assert np.isnan(coef[:2]).all() and coef[2, 3] == 0
+    linear = ClusterNormal(normal.means, normal.covariances).conditional_mean(torch.tensor(Z), None).numpy()
+    fit = ~np.isnan(Z[:, 2])  # the maximum-likelihood fit on the rows that observe b, as the normal completes them
+    A, beta = np.column_stack([np.ones(fit.sum()), linear[fit, :2]]), np.zeros(3)
+    for _ in range(30):
+        p = _sigmoid(A @ beta)
+        beta += np.linalg.solve(A.T @ (A * (p * (1 - p))[:, None]), A.T @ (Z[fit, 2] - p))
+    np.testing.assert_allclose(coef[2, :3], beta, atol=0.01)  # the ridge barely shrinks at this size
+    np.testing.assert_allclose(beta, [0.3, 1.0, -0.8], atol=0.15)
+    rows = np.isnan(Z[:, 2]) & ~np.isnan(Z[:, 1])
+    got = normal.conditional_mean(torch.tensor(Z), None).numpy()
+    np.testing.assert_allclose(got[rows, 2], _sigmoid(coef[2, 0] + Z[rows, :2] @ coef[2, 1:3]), rtol=1e-12)
+
+
+def _binary_table(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    z = 0.7 * x + 0.7 * rng.normal(size=n)
+    b = (rng.random(n) < _sigmoid(1.5 * x)).astype(int)
+    complete = pd.DataFrame({"x": x, "z": z, "b": pd.array(b, dtype="Int64")})
+    miss = rng.random(n) < _sigmoid(-1 + z)
+    return complete, complete.assign(b=complete.b.mask(miss))
+
+
+def test_binary_columns_are_imputed_by_a_logistic_refitted_for_each_draw(tmp_path):
+    complete, missing = _binary_table(600, 8)
+    imputer = CISSVAEImputer(seed=0, epochs=30, epochs_per_loop=5, max_loops=1, ensemble_size=1,
+                             bootstrap_models=3).fit(missing)
+    assert imputer.blend_.weights[2] == 0 and imputer.blend_.binary.tolist() == [False, False, True]
+    holes = missing.b.isna().to_numpy()
+    truth = complete.b[holes].to_numpy(dtype=int)
+    accuracy = (imputer.transform(missing).b[holes].to_numpy(dtype=int) == truth).mean()
+    network = CISSVAEImputer(seed=0, epochs=30, epochs_per_loop=5, max_loops=1, ensemble_size=1,
+                             bootstrap_models=0, normal_blend=False).fit(missing)
+    assert accuracy >= (network.transform(missing).b[holes].to_numpy(dtype=int) == truth).mean() - 0.01
+    assert accuracy > 0.7
+    coefs = np.stack([n.logistic[2].numpy() for n in imputer.bootstrap_normals_])
+    assert coefs.std(axis=0)[1] > 0.02  # each refit's logistic is fitted to its resample
+    draws = imputer.transform(missing, n_draws=6)
+    labels = np.stack([d.b[holes].to_numpy(dtype=int) for d in draws])
+    assert set(np.unique(labels)) == {0, 1} and all(str(d.b.dtype) == "Int64" for d in draws)
+    assert abs(labels.mean() - _sigmoid(1.5 * complete.x[holes]).mean()) < 0.06  # 0.6: their true probability
+    imputer.save(tmp_path)
+    again = CISSVAEImputer.load(tmp_path)
+    for a, b in zip(draws, again.transform(missing, n_draws=6)):
+        pd.testing.assert_frame_equal(a, b)

@@ -70,11 +70,12 @@ from ciss_vae.schema import TableSchema, encode_column
 logger = logging.getLogger(__name__)
 
 FORMAT = "ciss_vae.CISSVAEImputer"
-FORMAT_VERSION = 6
-_READS = (2, 3, 4, 5, 6)  # 2: before the settings declaration; 2 and 3: no bootstrap refits (draws are improper);
-# 2 to 4: no normal blend; 5: a blend without noise_scale (its draws add independent residual noise)
+FORMAT_VERSION = 7
+_READS = (2, 3, 4, 5, 6, 7)  # 2: before the settings declaration; 2 and 3: no bootstrap refits (improper draws);
+# 2 to 4: no normal blend; 5: a blend without noise_scale (its draws add independent residual noise);
+# 2 to 6: binary columns are the network's alone (no logistic in the normal, weight 1)
 _BOOTSTRAP = "bootstrap."  # weights of refit b are saved as "bootstrap.<b>.<name>"
-_NORMAL = "normal."  # the blend's normal as "normal.<means|covariances>", refit b's as "normal.<b>.<...>"
+_NORMAL = "normal."  # the blend's normal as "normal.<means|covariances|logistic>", refit b's as "normal.<b>.<...>"
 _PARAMS = S.defaults(S.IMPUTER)
 
 
@@ -538,11 +539,13 @@ class CISSVAEImputer(_ImputerBase):
         imp.fit_summary_ = f.get("fit_summary", {})
         imp.blend_, imp.bootstrap_normals_ = None, []
         if f.get("blend") is not None:
-            normal = lambda p: ClusterNormal(normals[p + "means"], normals[p + "covariances"])  # noqa: E731
+            normal = lambda p: ClusterNormal(normals[p + "means"], normals[p + "covariances"],  # noqa: E731
+                                             normals.get(p + "logistic"))
             scale = f["blend"].get("noise_scale")
             imp.blend_ = NormalBlend(normal(""), torch.tensor(f["blend"]["weights"], dtype=torch.float64),
                                      np.asarray(f["blend"]["residual_std"], dtype=np.float64),
-                                     None if scale is None else np.asarray(scale, dtype=np.float64))
+                                     None if scale is None else np.asarray(scale, dtype=np.float64),
+                                     imp.schema_.binary & ~imp.schema_.dummy & ~imp.schema_.ignored)
             imp.bootstrap_normals_ = [normal(f"{b}.") for b in range(len(boot))]
         imp.cluster_assigner_ = assigner_from_state(state["clusters"])
         imp.clusterer_ = imp.cluster_assigner_ if state["clusters"]["type"] != "labels" else None
