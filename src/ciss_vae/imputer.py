@@ -108,7 +108,8 @@ class _ImputerBase(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             normal draws for the row's missing cells given its observed ones
             (without a blend, noise with the residual std of each column
             measured on the validation cells at fit time), Bernoulli draws for
-            binary and categorical draws for one-hot and label columns; draw
+            binary columns (with a blend, of that normal's logistic
+            probability) and categorical draws for one-hot and label columns; draw
             ``i`` is seeded by ``(seed, i)``, so it is reproducible and
             independent of the global RNG.
 
@@ -192,10 +193,13 @@ class CISSVAEImputer(_ImputerBase):
         With ``normal_blend``: the multivariate normal (per cluster, or
         clusters differing in their means only) whose conditional means are
         averaged into the imputations of the continuous columns, and the
-        network's weight in each column (:class:`~ciss_vae.normal.NormalBlend`).
+        network's weight in each column; binary columns are imputed by the
+        normal's logistic regression of each on the others
+        (:class:`~ciss_vae.normal.NormalBlend`).
     bootstrap_normals_ : list of ClusterNormal
-        With a blend: the normal fitted again to each bootstrap refit's rows,
-        blended into that refit's draws (empty without a blend).
+        With a blend: the normal (and its logistic regressions) fitted again
+        to each bootstrap refit's rows, blended into that refit's draws (empty
+        without a blend).
     clusterer_ : MissingnessClusterer or None
         Fitted when ``clusters`` is not given to fit.
     cluster_assigner_ : object
@@ -405,9 +409,11 @@ class CISSVAEImputer(_ImputerBase):
         for the row's missing cells given its observed ones (correlated
         within the row, wider for a row that misses more; scaled per column
         by ``blend_.noise_scale``), else Gaussian noise with the column's
-        residual std; a Bernoulli label; a categorical label. The latent is
-        not sampled, and drawn values are not fed back through the encoder: on rows unlike the training rows its
-        variance is unreliable, and feeding draws back compounds it.
+        residual std; a Bernoulli label (with a blend, of the probability
+        that normal's logistic regression gives); a categorical label. The
+        latent is not sampled, and drawn values are not fed back through the
+        encoder: on rows unlike the training rows its variance is unreliable,
+        and feeding draws back compounds it.
         """
         s = self.schema_
         gen = torch.Generator().manual_seed(derived_seed(self.seed_, 7919, i))
