@@ -13,9 +13,11 @@ distinct missingness patterns.
 The clusters either have a normal each or (beside a pooled network) share one
 covariance and differ in their means: rows whose missingness pattern tells a
 shift in their values are completed with it, as when missingness follows
-unobserved groups. :func:`fit_blend` weighs the network against the normal per
-column on held-out cells; a draw of multiple imputation deviates from the
-blend as the normal's conditional distribution says (:meth:`NormalBlend.draw`).
+unobserved groups. A binary column also gets a logistic regression on the
+others as the normal completes them, whose probability imputes it.
+:func:`fit_blend` weighs the network against the normal per continuous column
+on held-out cells; a draw of multiple imputation deviates from the blend as
+the normal's conditional distribution says (:meth:`NormalBlend.draw`).
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def _fit_logistic(filled: torch.Tensor, Z: torch.Tensor, columns, start: torch.T
 
     ``filled``: the table as the normal completes it; each regression is
     fitted to the rows that observe its column in ``Z``, with
-    ``LOGISTIC_RIDGE`` on its coefficients (and a trace on the intercept, which
+    ``LOGISTIC_RIDGE`` on its coefficients (and 1e-6 on the intercept, which
     keeps a column of one label finite). ``start``: coefficients to begin from.
     """
     d = Z.shape[1]
@@ -274,7 +276,8 @@ class NormalBlend:
         Fitted to every observed cell of the training table.
     weights : torch.Tensor of shape (d,), float64
         The network's weight in each model column (the normal has ``1 - w``);
-        1 in the columns not blended (one-hot and ignored columns).
+        0 in standalone binary columns (the normal's logistic regression
+        alone), 1 in the columns not blended (one-hot and ignored columns).
     residual_std : numpy.ndarray of shape (d,)
         Root mean squared error of the blended imputations on the held-out
         validation cells of each blended column (standardised units); NaN in
@@ -287,8 +290,9 @@ class NormalBlend:
         independent noise of ``residual_std``, as they were made then.
     binary : numpy.ndarray of shape (d,), bool, or None
         The standalone binary columns, blended as probabilities: the network's
-        ``sigmoid(logit)`` with the normal's conditional mean (a linear
-        probability, kept within ``[0.001, 0.999]``), returned as a logit.
+        ``sigmoid(logit)`` with the normal's conditional mean (its logistic
+        regression's probability, kept within ``[0.001, 0.999]``), returned
+        as a logit. Blends saved before format 7 have weight 1 there.
     """
 
     normal: ClusterNormal
