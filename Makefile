@@ -41,7 +41,7 @@ MIN_TESTS := tests/test_imputer.py tests/test_dataset.py tests/test_clustering.p
              tests/test_catalogue.py tests/test_cli.py tests/test_data.py tests/test_evaluation.py \
              tests/test_pooling.py tests/test_plots.py tests/test_faults.py tests/test_engine.py tests/test_model.py \
              tests/test_settings.py tests/test_sizing.py tests/test_types.py tests/test_ensemble.py \
-             tests/test_registry.py
+             tests/test_registry.py tests/test_normal.py
 MIN_SKIP  := not interval_covers_the_true_slope and not clip_to_observed_bounds \
              and not fit_transform_with_given_clusters and not optional_peer
 
