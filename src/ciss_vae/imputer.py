@@ -550,8 +550,7 @@ class CISSVAEImputer(_ImputerBase):
             scale = f["blend"].get("noise_scale")
             imp.blend_ = NormalBlend(normal(""), torch.tensor(f["blend"]["weights"], dtype=torch.float64),
                                      np.asarray(f["blend"]["residual_std"], dtype=np.float64),
-                                     None if scale is None else np.asarray(scale, dtype=np.float64),
-                                     imp.schema_.binary & ~imp.schema_.dummy & ~imp.schema_.ignored)
+                                     None if scale is None else np.asarray(scale, dtype=np.float64))
             imp.bootstrap_normals_ = [normal(f"{b}.") for b in range(len(boot))]
         imp.cluster_assigner_ = assigner_from_state(state["clusters"])
         imp.clusterer_ = imp.cluster_assigner_ if state["clusters"]["type"] != "labels" else None

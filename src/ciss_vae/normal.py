@@ -59,6 +59,11 @@ class ClusterNormal:
     def n_clusters(self) -> int:
         return self.means.shape[0]
 
+    @property
+    def binary_columns(self) -> list[int]:
+        """The columns with a logistic regression (none without ``logistic``)."""
+        return [] if self.logistic is None else torch.nonzero(~torch.isnan(self.logistic[:, 0]))[:, 0].tolist()
+
     def conditional_mean(self, Z: torch.Tensor, clusters: torch.Tensor) -> torch.Tensor:
         """``Z`` (float64, NaN on missing cells) with each missing cell replaced by its conditional mean.
 
@@ -87,8 +92,8 @@ class ClusterNormal:
                                             generator=generator)
                 if noise is not None:
                     noise[rows] = e
-        if self.logistic is not None:
-            binary = torch.nonzero(~torch.isnan(self.logistic[:, 0]))[:, 0]
+        binary = self.binary_columns
+        if binary:
             probability = torch.sigmoid(_with_intercept(out) @ self.logistic[binary].T)
             out[:, binary] = torch.where(torch.isnan(Z[:, binary]), probability, out[:, binary])
         return out, noise
@@ -239,7 +244,7 @@ def fit_normal(Z: torch.Tensor, clusters: torch.Tensor | None, n_clusters: int, 
         groups.append(rows)
     if start is not None:
         shared = start.covariances.shape[0] == 1
-        binary = () if start.logistic is None else torch.nonzero(~torch.isnan(start.logistic[:, 0]))[:, 0].tolist()
+        binary = start.binary_columns
     if shared:
         rows = torch.cat(groups)
         bounds = np.cumsum([0] + [g.numel() for g in groups])
@@ -288,18 +293,25 @@ class NormalBlend:
         factor on the normal's conditional deviations in a draw (:meth:`draw`).
         None for a blend saved before it existed (format 5): its draws add
         independent noise of ``residual_std``, as they were made then.
-    binary : numpy.ndarray of shape (d,), bool, or None
-        The standalone binary columns, blended as probabilities: the network's
-        ``sigmoid(logit)`` with the normal's conditional mean (its logistic
-        regression's probability, kept within ``[0.001, 0.999]``), returned
-        as a logit. Blends saved before format 7 have weight 1 there.
     """
 
     normal: ClusterNormal
     weights: torch.Tensor
     residual_std: np.ndarray
     noise_scale: np.ndarray | None = None
-    binary: np.ndarray | None = None
+
+    @property
+    def binary(self) -> np.ndarray:
+        """Per column, whether the normal has a logistic regression for it (a standalone binary column).
+
+        Those columns are blended as probabilities: the network's
+        ``sigmoid(logit)`` with the logistic's probability (kept within
+        ``[0.001, 0.999]``), returned as a logit. Blends saved before format 7
+        have none (their binary columns have weight 1, the network's).
+        """
+        mask = np.zeros(self.weights.shape[0], dtype=bool)
+        mask[self.normal.binary_columns] = True
+        return mask
 
     def apply(self, logits: torch.Tensor, Z: torch.Tensor, clusters: torch.Tensor) -> torch.Tensor:
         """``logits`` with the missing cells of ``Z`` (standardised, NaN missing) blended; float64."""
@@ -319,16 +331,12 @@ class NormalBlend:
         mean, noise = self.normal.conditional(Z.to(torch.float64), clusters, generator)
         w, net = self.weights, logits.double()
         mixed = w * net + (1 - w) * mean
-        if self.binary is not None:
-            probability = torch.logit(w * torch.sigmoid(net) + (1 - w) * _probability(mean))
-            mixed = torch.where(torch.as_tensor(self.binary) & (w < 1), probability, mixed)
+        if self.normal.logistic is not None:
+            logistic = mean.clamp(PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)  # a finite logit
+            probability = torch.logit(w * torch.sigmoid(net) + (1 - w) * logistic)
+            mixed = torch.where(torch.as_tensor(self.binary), probability, mixed)
         blended = torch.where(torch.isnan(Z), mixed, net)
         return blended, None if noise is None else noise * torch.as_tensor(self.noise_scale)
-
-
-def _probability(linear: torch.Tensor) -> torch.Tensor:
-    """A linear probability (a normal's conditional mean of a 0/1 column) kept inside (0, 1)."""
-    return linear.clamp(PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
 
 
 def _shrunk_weight(p: torch.Tensor, q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -398,4 +406,4 @@ def fit_blend(dataset, logits: torch.Tensor, *, pooled: bool, seed: int) -> Norm
     logger.info("blended the network with %s: network weight per continuous column %s%s", kind,
                 np.round(weights.numpy()[blended], 2).tolist(),
                 f"; {binary.sum()} binary column(s) by logistic regression" if binary.any() else "")
-    return NormalBlend(normal, weights, residual, scale, binary)
+    return NormalBlend(normal, weights, residual, scale)

@@ -216,7 +216,7 @@ def average_runs(runs: list[RunResult], s: dict) -> RunResult:
     if first.blend is not None:
         blend = NormalBlend(first.blend.normal, torch.stack([r.blend.weights for r in runs]).mean(dim=0),
                             np.sqrt(np.mean([np.square(r.blend.residual_std) for r in runs], axis=0)),
-                            np.mean([r.blend.noise_scale for r in runs], axis=0), first.blend.binary)
+                            np.mean([r.blend.noise_scale for r in runs], axis=0))
         logits = blend.apply(logits, standardised_observed(ds), ds.cluster_labels)
     imputed = imputed_frame(ds, logits, s["binary_output"], s["clip_to_observed"], s["integer_output"])
     history = pd.concat([r.history.assign(fit=k) for k, r in enumerate(runs)], ignore_index=True)
